@@ -1,0 +1,282 @@
+// Package api is a replica's HTTP API: token and ticket reads from the
+// cache, compare-and-refresh invalidation, health, readiness, metrics and
+// status. It reads only the cache; its only writes are invalidation reports.
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/wxtoken/wxtoken/tokenstore"
+)
+
+// Defaults for Config.
+const (
+	DefaultMargin         = 30 * time.Second
+	DefaultOverlap        = 5 * time.Minute
+	DefaultInvalidateWait = 10 * time.Second
+	maxBody               = 4 << 10
+)
+
+// App is an app as the API exposes it.
+type App struct {
+	Name    string
+	Kind    string   // classic | stable | wecom
+	AppID   string   // shown in status and signatures, never the secret
+	Tickets []string // enabled ticket types
+}
+
+// MetricsWriter writes metrics in Prometheus text format.
+type MetricsWriter interface{ WritePrometheus(w io.Writer) }
+
+// Config configures an API.
+type Config struct {
+	Cache *tokenstore.Cache
+	Store *tokenstore.Store
+	Apps  []App
+	Node  string
+	// Margin: a credential is never handed out with less than this left.
+	Margin time.Duration
+	// Overlap: how long WeChat keeps an old classic token alive after the
+	// next fetch; bounds how long a caller may keep a token.
+	Overlap time.Duration
+	// InvalidateWait bounds how long an invalidation waits for the new token.
+	InvalidateWait time.Duration
+	// Leader names the current leader, for status.
+	Leader  func(ctx context.Context) (string, error)
+	Metrics []MetricsWriter
+	Logger  *slog.Logger
+	Now     func() time.Time
+}
+
+// API serves the HTTP API. It is an http.Handler, safe for concurrent use.
+type API struct {
+	cfg  Config
+	apps map[string]App
+	mux  *http.ServeMux
+	log  *slog.Logger
+
+	reads, misses, reports atomic.Int64
+}
+
+// New validates cfg and returns an API.
+func New(cfg Config) (*API, error) {
+	if cfg.Cache == nil || cfg.Store == nil {
+		return nil, errors.New("api: Cache and Store are required")
+	}
+	if cfg.Margin == 0 {
+		cfg.Margin = DefaultMargin
+	}
+	if cfg.Overlap == 0 {
+		cfg.Overlap = DefaultOverlap
+	}
+	if cfg.InvalidateWait == 0 {
+		cfg.InvalidateWait = DefaultInvalidateWait
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	a := &API{cfg: cfg, apps: map[string]App{}, mux: http.NewServeMux(), log: cfg.Logger.With("component", "api")}
+	for _, app := range cfg.Apps {
+		a.apps[app.Name] = app
+	}
+	a.mux.HandleFunc("GET /v1/apps/{app}/token", a.getToken)
+	a.mux.HandleFunc("POST /v1/apps/{app}/token/invalidate", a.invalidate)
+	a.mux.HandleFunc("GET /v1/apps/{app}/ticket/{type}", a.getTicket)
+	a.mux.HandleFunc("GET /healthz", a.healthz)
+	a.mux.HandleFunc("GET /readyz", a.readyz)
+	a.mux.HandleFunc("GET /metrics", a.metrics)
+	a.mux.HandleFunc("GET /v1/status", a.status)
+	a.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "not_found", "no such endpoint: "+r.Method+" "+r.URL.Path)
+	})
+	return a, nil
+}
+
+// ServeHTTP implements http.Handler.
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTTP(w, r) }
+
+// TokenResponse is the answer of the token endpoints.
+type TokenResponse struct {
+	App         string    `json:"app"`
+	Kind        string    `json:"kind"`
+	AccessToken string    `json:"access_token"`
+	ExpiresAt   time.Time `json:"expires_at"`
+	ExpiresIn   int64     `json:"expires_in"` // seconds the caller may keep it
+	Seq         uint64    `json:"seq"`
+}
+
+// TicketResponse is the answer of the ticket endpoint.
+type TicketResponse struct {
+	App       string    `json:"app"`
+	Type      string    `json:"type"`
+	Ticket    string    `json:"ticket"`
+	ExpiresAt time.Time `json:"expires_at"`
+	ExpiresIn int64     `json:"expires_in"`
+	Seq       uint64    `json:"seq"`
+}
+
+// Error is the body of every error answer.
+type Error struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+func (a *API) app(w http.ResponseWriter, r *http.Request) (App, bool) {
+	name := r.PathValue("app")
+	app, ok := a.apps[name]
+	if !ok {
+		writeError(w, http.StatusNotFound, "unknown_app", fmt.Sprintf("unknown app %q", name))
+	}
+	return app, ok
+}
+
+// usable returns the record of cred if it may be handed out now.
+func (a *API) usable(w http.ResponseWriter, cred string) (tokenstore.Record, int64, bool) {
+	rec, ok := a.cfg.Cache.Get(cred)
+	now := a.cfg.Now()
+	if !ok || !rec.Usable(now, a.cfg.Margin) {
+		a.misses.Add(1)
+		w.Header().Set("Retry-After", "1")
+		msg := "no credential yet for " + cred
+		if ok {
+			msg = "the credential for " + cred + " expired and no newer one has arrived"
+		}
+		writeError(w, http.StatusServiceUnavailable, "no_credential", msg)
+		return rec, 0, false
+	}
+	a.reads.Add(1)
+	return rec, a.keepFor(rec, now), true
+}
+
+// keepFor is how many seconds a caller may keep rec: never past its expiry,
+// nor past the planned refresh plus WeChat's overlap, less the margin.
+func (a *API) keepFor(rec tokenstore.Record, now time.Time) int64 {
+	until := rec.ExpiresAt
+	if !rec.RefreshAt.IsZero() {
+		if alt := rec.RefreshAt.Add(a.cfg.Overlap); alt.Before(until) {
+			until = alt
+		}
+	}
+	secs := math.Floor(until.Add(-a.cfg.Margin).Sub(now).Seconds())
+	return max(int64(secs), 0)
+}
+
+func (a *API) getToken(w http.ResponseWriter, r *http.Request) {
+	app, ok := a.app(w, r)
+	if !ok {
+		return
+	}
+	rec, keep, ok := a.usable(w, tokenstore.CredName(app.Name, "token"))
+	if !ok {
+		return
+	}
+	writeJSON(w, http.StatusOK, tokenResponse(app, rec, keep))
+}
+
+func tokenResponse(app App, rec tokenstore.Record, keep int64) TokenResponse {
+	return TokenResponse{App: app.Name, Kind: app.Kind, AccessToken: rec.Value, ExpiresAt: rec.ExpiresAt, ExpiresIn: keep, Seq: rec.Seq}
+}
+
+func (a *API) getTicket(w http.ResponseWriter, r *http.Request) {
+	app, ok := a.app(w, r)
+	if !ok {
+		return
+	}
+	typ := r.PathValue("type")
+	enabled := false
+	for _, t := range app.Tickets {
+		enabled = enabled || t == typ
+	}
+	if !enabled {
+		writeError(w, http.StatusNotFound, "unknown_ticket", fmt.Sprintf("app %q has no %q ticket enabled", app.Name, typ))
+		return
+	}
+	rec, keep, ok := a.usable(w, tokenstore.CredName(app.Name, typ))
+	if !ok {
+		return
+	}
+	writeJSON(w, http.StatusOK, TicketResponse{App: app.Name, Type: typ, Ticket: rec.Value, ExpiresAt: rec.ExpiresAt, ExpiresIn: keep, Seq: rec.Seq})
+}
+
+// InvalidateRequest is the body of an invalidation.
+type InvalidateRequest struct {
+	AccessToken string `json:"access_token"`
+}
+
+// invalidate is compare-and-refresh: a report on the current token asks the
+// leader for one refresh and waits for it; a report on any other token
+// answers with the current one.
+func (a *API) invalidate(w http.ResponseWriter, r *http.Request) {
+	app, ok := a.app(w, r)
+	if !ok {
+		return
+	}
+	var req InvalidateRequest
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
+	if err := dec.Decode(&req); err != nil || req.AccessToken == "" {
+		writeError(w, http.StatusBadRequest, "bad_request", `body must be JSON {"access_token":"..."} of at most 4 KiB`)
+		return
+	}
+	cred := tokenstore.CredName(app.Name, "token")
+	cur, ok := a.cfg.Cache.Get(cred)
+	if !ok {
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusServiceUnavailable, "no_credential", "no credential yet for "+cred)
+		return
+	}
+	if cur.Value == req.AccessToken {
+		a.reports.Add(1)
+		ctx, cancel := context.WithTimeout(r.Context(), a.cfg.InvalidateWait)
+		defer cancel()
+		if _, err := a.cfg.Store.Report(ctx, tokenstore.Report{Cred: cred, Seq: cur.Seq, Node: a.cfg.Node, At: a.cfg.Now()}); err != nil {
+			w.Header().Set("Retry-After", "1")
+			writeError(w, http.StatusServiceUnavailable, "etcd_unavailable", "cannot record the report: etcd unreachable")
+			return
+		}
+		if _, err := a.cfg.Cache.Wait(ctx, cred, cur.Seq); err != nil {
+			w.Header().Set("Retry-After", "1")
+			writeError(w, http.StatusServiceUnavailable, "refresh_pending", "the refresh did not arrive within "+a.cfg.InvalidateWait.String())
+			return
+		}
+	}
+	rec, keep, ok := a.usable(w, cred)
+	if !ok {
+		return
+	}
+	writeJSON(w, http.StatusOK, tokenResponse(app, rec, keep))
+}
+
+func (a *API) healthz(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (a *API) readyz(w http.ResponseWriter, _ *http.Request) {
+	if !a.cfg.Cache.Synced() {
+		writeError(w, http.StatusServiceUnavailable, "not_ready", "not following etcd: serving cached credentials until they expire")
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, code, msg string) {
+	writeJSON(w, status, Error{Code: code, Message: msg})
+}

@@ -1,0 +1,123 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sort"
+	"time"
+
+	"github.com/wxtoken/wxtoken/tokenstore"
+)
+
+// Status is the answer of /v1/status.
+type Status struct {
+	Node        string                `json:"node"`
+	Leader      string                `json:"leader"`
+	Ready       bool                  `json:"ready"`
+	EtcdError   string                `json:"etcd_error,omitempty"`
+	Replicas    []tokenstore.Presence `json:"replicas"`
+	Credentials []CredStatus          `json:"credentials"`
+}
+
+// CredStatus is one credential in Status.
+type CredStatus struct {
+	Cred         string    `json:"cred"`
+	App          string    `json:"app"`
+	Kind         string    `json:"kind"`
+	Seq          uint64    `json:"seq"`
+	FetchedAt    time.Time `json:"fetched_at,omitzero"`
+	AgeSeconds   int64     `json:"age_seconds"`
+	ExpiresAt    time.Time `json:"expires_at,omitzero"`
+	NextRefresh  time.Time `json:"next_refresh,omitzero"`
+	Usable       bool      `json:"usable"`
+	FetchesToday int       `json:"fetches_today"`
+	Blocked      string    `json:"blocked,omitempty"`
+	BlockedTill  time.Time `json:"blocked_till,omitzero"`
+	LastError    string    `json:"last_error,omitempty"`
+	InFlight     bool      `json:"fetch_in_flight"`
+}
+
+// Status gathers the replica's and the cluster's state. etcd is asked with
+// a short timeout; without it the answer holds the cache only.
+func (a *API) Status(ctx context.Context) Status {
+	now := a.cfg.Now()
+	st := Status{Node: a.cfg.Node, Ready: a.cfg.Cache.Synced(), Replicas: []tokenstore.Presence{}}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	ov, err := a.cfg.Store.Overview(ctx, tokenstore.Day(now))
+	if err != nil {
+		st.EtcdError = "etcd unreachable"
+	}
+	if a.cfg.Leader != nil && err == nil {
+		st.Leader, _ = a.cfg.Leader(ctx)
+	}
+	if ov.Replicas != nil {
+		st.Replicas = ov.Replicas
+	}
+	states := map[string]tokenstore.State{}
+	for _, s := range ov.States {
+		states[s.Cred] = s
+	}
+	names := make([]string, 0, len(a.apps))
+	for n := range a.apps {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		app := a.apps[n]
+		whats := append([]string{"token"}, app.Tickets...)
+		for _, what := range whats {
+			cred := tokenstore.CredName(app.Name, what)
+			cs := CredStatus{Cred: cred, App: app.Name, Kind: app.Kind}
+			if what != "token" {
+				cs.Kind = what
+			}
+			if rec, ok := a.cfg.Cache.Get(cred); ok {
+				cs.Seq, cs.FetchedAt, cs.ExpiresAt, cs.NextRefresh = rec.Seq, rec.FetchedAt, rec.ExpiresAt, rec.RefreshAt
+				cs.AgeSeconds = int64(now.Sub(rec.FetchedAt).Seconds())
+				cs.Usable = rec.Usable(now, a.cfg.Margin)
+			}
+			if s, ok := states[cred]; ok {
+				cs.Blocked, cs.BlockedTill, cs.LastError = s.Blocked, s.BlockedTill, s.LastError
+				if !s.NextRefresh.IsZero() {
+					cs.NextRefresh = s.NextRefresh
+				}
+			}
+			cs.FetchesToday = ov.Budgets[cred].Count
+			_, cs.InFlight = ov.Intents[cred]
+			st.Credentials = append(st.Credentials, cs)
+		}
+	}
+	return st
+}
+
+func (a *API) status(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, a.Status(r.Context()))
+}
+
+func (a *API) metrics(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+	now := a.cfg.Now()
+	ready := 0
+	if a.cfg.Cache.Synced() {
+		ready = 1
+	}
+	fmt.Fprintf(w, "# HELP wxtoken_ready 1 while the replica follows etcd.\n# TYPE wxtoken_ready gauge\nwxtoken_ready %d\n", ready)
+	fmt.Fprintf(w, "# HELP wxtoken_token_reads_total Credentials handed out.\n# TYPE wxtoken_token_reads_total counter\nwxtoken_token_reads_total %d\n", a.reads.Load())
+	fmt.Fprintf(w, "# HELP wxtoken_token_misses_total Reads answered 503 for want of a usable credential.\n# TYPE wxtoken_token_misses_total counter\nwxtoken_token_misses_total %d\n", a.misses.Load())
+	fmt.Fprintf(w, "# HELP wxtoken_invalidations_total Reports of the current token as dead.\n# TYPE wxtoken_invalidations_total counter\nwxtoken_invalidations_total %d\n", a.reports.Load())
+	recs := a.cfg.Cache.Records()
+	sort.Slice(recs, func(i, j int) bool { return recs[i].Cred < recs[j].Cred })
+	fmt.Fprint(w, "# HELP wxtoken_credential_seq Newest record seq served per credential.\n# TYPE wxtoken_credential_seq gauge\n")
+	for _, r := range recs {
+		fmt.Fprintf(w, "wxtoken_credential_seq{cred=%q} %d\n", r.Cred, r.Seq)
+	}
+	fmt.Fprint(w, "# HELP wxtoken_credential_expires_in_seconds Seconds until the served credential expires.\n# TYPE wxtoken_credential_expires_in_seconds gauge\n")
+	for _, r := range recs {
+		fmt.Fprintf(w, "wxtoken_credential_expires_in_seconds{cred=%q} %.0f\n", r.Cred, r.ExpiresAt.Sub(now).Seconds())
+	}
+	for _, m := range a.cfg.Metrics {
+		m.WritePrometheus(w)
+	}
+}

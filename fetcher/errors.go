@@ -1,0 +1,166 @@
+package fetcher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+)
+
+// Class tells a caller how to react to an error from this package. Values
+// are immutable and safe to share.
+type Class int
+
+const (
+	// ClassUnknown is the class of nil and of errors this package does not
+	// know (for example a Config error from New).
+	ClassUnknown Class = iota
+	// Transient errors may succeed on retry: errcode -1 and 45011, network
+	// errors, timeouts, HTTP 5xx and malformed bodies.
+	Transient
+	// Permanent errors fail again on retry: a wrong appid or secret, a
+	// refused host (see APIError.HostSpecific), a missing parameter and any
+	// errcode this package does not know. Never retry them in a loop.
+	Permanent
+	// Quota is errcode 45009: the daily call quota is spent until the next
+	// China-time day.
+	Quota
+	// TokenDead is 40001, 40014 or 42001 on a call that carried an
+	// access_token: that token is no longer valid and must be refreshed.
+	TokenDead
+)
+
+// String returns a lower-case name, stable enough for logs and metrics.
+func (c Class) String() string {
+	switch c {
+	case ClassUnknown:
+		return "unknown"
+	case Transient:
+		return "transient"
+	case Permanent:
+		return "permanent"
+	case Quota:
+		return "quota"
+	case TokenDead:
+		return "token_dead"
+	}
+	return fmt.Sprintf("Class(%d)", int(c))
+}
+
+// ErrBadResponse is wrapped, with detail, by every error about a malformed
+// answer: broken or non-JSON body, oversize body, empty token, bad expires_in.
+// Such errors are Transient.
+var ErrBadResponse = errors.New("bad response from wechat")
+
+// Operation names, as used in APIError.Op.
+const (
+	opToken       = "token"
+	opStableToken = "stable_token"
+	opGetToken    = "gettoken"
+	opGetTicket   = "getticket"
+	opCallbackIP  = "getcallbackip"
+)
+
+// APIError is a WeChat answer with a nonzero errcode. Msg has been cleaned of
+// the secret or token sent with the request. An APIError is not modified
+// after it is returned, so it may be shared between goroutines.
+type APIError struct {
+	Op    string // "token", "stable_token", "gettoken", "getticket", "getcallbackip"
+	Code  int    // errcode
+	Msg   string // errmsg, redacted and shortened
+	Class Class
+}
+
+// Error returns e.g. "wechat token: errcode 40125: invalid appsecret".
+func (e *APIError) Error() string {
+	if e.Msg == "" {
+		return fmt.Sprintf("wechat %s: errcode %d", e.Op, e.Code)
+	}
+	return fmt.Sprintf("wechat %s: errcode %d: %s", e.Op, e.Code, e.Msg)
+}
+
+// HostSpecific reports whether the code refuses the calling host rather than
+// the app: 40164 (IP not whitelisted) and 89501, 89503, 89506, 89507 (IP
+// approval pending or refused). Another host may succeed with the same
+// credentials.
+func (e *APIError) HostSpecific() bool {
+	switch e.Code {
+	case 40164, 89501, 89503, 89506, 89507:
+		return true
+	}
+	return false
+}
+
+// classify maps an errcode returned by op to a Class.
+func classify(op string, code int) Class {
+	switch code {
+	case 0:
+		return ClassUnknown
+	case -1, 45011:
+		return Transient
+	case 45009:
+		return Quota
+	case 40001, 40014, 42001:
+		if carriesToken(op) {
+			return TokenDead
+		}
+		return Permanent // on a token endpoint 40001 means a wrong secret
+	}
+	return Permanent
+}
+
+// carriesToken reports whether op sends an access_token with its request.
+func carriesToken(op string) bool {
+	return op == opGetTicket || op == opCallbackIP
+}
+
+// ClassOf classifies an error returned by this package: an *APIError has its
+// own Class; ErrBadResponse, HTTP status errors, network errors and context
+// errors are Transient; nil and anything else is ClassUnknown.
+func ClassOf(err error) Class {
+	if err == nil {
+		return ClassUnknown
+	}
+	var ae *APIError
+	if errors.As(err, &ae) && ae != nil {
+		return ae.Class
+	}
+	var (
+		se *statusError
+		ue *url.Error
+		ne net.Error
+	)
+	switch {
+	case errors.Is(err, ErrBadResponse),
+		errors.As(err, &se),
+		errors.Is(err, context.Canceled),
+		errors.Is(err, context.DeadlineExceeded),
+		errors.As(err, &ue),
+		errors.As(err, &ne):
+		return Transient
+	}
+	return ClassUnknown
+}
+
+// statusError is an HTTP status other than 200 without a usable errcode.
+type statusError struct {
+	op     string
+	status int
+}
+
+func (e *statusError) Error() string {
+	return fmt.Sprintf("wechat %s: http status %d %s", e.op, e.status, http.StatusText(e.status))
+}
+
+// opError is the error a Client method returns: the last attempt's error,
+// prefixed with the operation, and the context error that stopped retries,
+// if any. Its message is redacted when built; it holds no secret.
+type opError struct {
+	msg  string
+	errs []error
+}
+
+func (e *opError) Error() string   { return e.msg }
+func (e *opError) Unwrap() []error { return e.errs }

@@ -1,0 +1,146 @@
+package wechattest
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"time"
+)
+
+// faultJSON is Fault on the admin API, with Latency as a Go duration string.
+type faultJSON struct {
+	Mode    string `json:"mode"`
+	Latency string `json:"latency,omitempty"`
+	Count   int    `json:"count,omitempty"`
+	AppID   string `json:"appid,omitempty"`
+}
+
+// routeAdmin adds the JSON admin API under /_sim/ for out-of-process tests:
+//
+//	GET    /_sim/ledger                      -> [Fetch...]
+//	GET    /_sim/valid?token=T&at=RFC3339Nano -> {"valid":bool} (at defaults to now)
+//	GET    /_sim/current?appid=A&kind=K       -> {"token":"..."}
+//	GET    /_sim/uses                        -> {"ok":n,"dead":n}
+//	GET    /_sim/fault                       -> the fault in force
+//	POST   /_sim/fault   {"mode","latency":"2s","count","appid"}
+//	DELETE /_sim/fault
+//	POST   /_sim/apps    {"appid","secret"}
+//	POST   /_sim/corps   {"corpid","secret"}
+//	PUT    /_sim/allow_ips ["1.2.3.4", "10.0.0.0/8"]
+//
+// Writes answer 204; bad requests 400 with {"error":"..."}.
+func (s *Sim) routeAdmin(mux *http.ServeMux) {
+	mux.HandleFunc("GET /_sim/ledger", func(w http.ResponseWriter, r *http.Request) {
+		writeAdmin(w, s.Ledger())
+	})
+	mux.HandleFunc("GET /_sim/valid", func(w http.ResponseWriter, r *http.Request) {
+		at := s.now()
+		if v := r.URL.Query().Get("at"); v != "" {
+			t, err := time.Parse(time.RFC3339Nano, v)
+			if err != nil {
+				adminError(w, fmt.Errorf("parse at: %w", err))
+				return
+			}
+			at = t
+		}
+		writeAdmin(w, map[string]bool{"valid": s.Valid(r.URL.Query().Get("token"), at)})
+	})
+	mux.HandleFunc("GET /_sim/current", func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		writeAdmin(w, map[string]string{"token": s.Current(q.Get("appid"), q.Get("kind"))})
+	})
+	mux.HandleFunc("GET /_sim/uses", func(w http.ResponseWriter, r *http.Request) {
+		ok, dead := s.Uses()
+		writeAdmin(w, map[string]int{"ok": ok, "dead": dead})
+	})
+	mux.HandleFunc("GET /_sim/fault", func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		f, on := s.fault, s.faultOn
+		s.mu.Unlock()
+		fj := faultJSON{}
+		if on {
+			fj = faultJSON{Mode: f.Mode, Count: f.Count, AppID: f.AppID}
+			if f.Latency != 0 {
+				fj.Latency = f.Latency.String()
+			}
+		}
+		writeAdmin(w, fj)
+	})
+	mux.HandleFunc("POST /_sim/fault", func(w http.ResponseWriter, r *http.Request) {
+		var fj faultJSON
+		if err := decodeAdmin(w, r, &fj); err != nil {
+			adminError(w, err)
+			return
+		}
+		f := Fault{Mode: fj.Mode, Count: fj.Count, AppID: fj.AppID}
+		if !validMode(f.Mode) {
+			adminError(w, fmt.Errorf("unknown fault mode %q", f.Mode))
+			return
+		}
+		if fj.Latency != "" {
+			d, err := time.ParseDuration(fj.Latency)
+			if err != nil {
+				adminError(w, fmt.Errorf("parse latency: %w", err))
+				return
+			}
+			f.Latency = d
+		}
+		s.SetFault(f)
+		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("DELETE /_sim/fault", func(w http.ResponseWriter, r *http.Request) {
+		s.ClearFault()
+		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("POST /_sim/apps", func(w http.ResponseWriter, r *http.Request) {
+		var req struct{ AppID, Secret string }
+		if err := decodeAdmin(w, r, &req); err != nil || req.AppID == "" || req.Secret == "" {
+			adminError(w, fmt.Errorf("want {\"appid\",\"secret\"}: %v", err))
+			return
+		}
+		s.AddApp(req.AppID, req.Secret)
+		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("POST /_sim/corps", func(w http.ResponseWriter, r *http.Request) {
+		var req struct{ CorpID, Secret string }
+		if err := decodeAdmin(w, r, &req); err != nil || req.CorpID == "" || req.Secret == "" {
+			adminError(w, fmt.Errorf("want {\"corpid\",\"secret\"}: %v", err))
+			return
+		}
+		s.AddCorp(req.CorpID, req.Secret)
+		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("PUT /_sim/allow_ips", func(w http.ResponseWriter, r *http.Request) {
+		var ips []string
+		if err := decodeAdmin(w, r, &ips); err != nil {
+			adminError(w, err)
+			return
+		}
+		for _, ip := range ips {
+			if _, err := parseAllow(ip); err != nil {
+				adminError(w, fmt.Errorf("allow_ips: %w", err))
+				return
+			}
+		}
+		s.SetAllowIPs(ips)
+		w.WriteHeader(http.StatusNoContent)
+	})
+}
+
+func decodeAdmin(w http.ResponseWriter, r *http.Request, v any) error {
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(v); err != nil {
+		return fmt.Errorf("decode body: %w", err)
+	}
+	return nil
+}
+
+func writeAdmin(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func adminError(w http.ResponseWriter, err error) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusBadRequest)
+	_ = json.NewEncoder(w).Encode(map[string]string{"error": err.Error()})
+}

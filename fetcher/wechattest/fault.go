@@ -1,0 +1,152 @@
+package wechattest
+
+import (
+	"context"
+	"net/http"
+	"time"
+)
+
+// Fault modes for Fault.Mode.
+const (
+	FaultNone        = ""             // no fault
+	FaultBusy        = "busy"         // errcode -1, system busy
+	FaultMinuteLimit = "minute_limit" // errcode 45011
+	FaultQuota       = "quota"        // errcode 45009
+	FaultLatency     = "latency"      // wait Latency, then answer normally
+	FaultTimeout     = "timeout"      // hold until the client gives up (at most 60 s)
+	Fault5xx         = "5xx"          // HTTP 502 with an HTML body
+	FaultBadJSON     = "badjson"      // HTTP 200 with truncated JSON
+)
+
+// timeoutHold is how long a FaultTimeout call is held at most.
+const timeoutHold = 60 * time.Second
+
+// Fault describes failures to inject into token and ticket calls
+// (/cgi-bin/token, stable_token, gettoken, ticket/getticket); getcallbackip
+// and the admin API are never faulted. A faulted call is recorded in the
+// ledger with its errcode, or CodeNoAnswer for 5xx, badjson and timeout.
+type Fault struct {
+	// Mode is one of the Fault... constants. Unknown modes inject nothing.
+	Mode string
+	// Latency is the delay of FaultLatency. The call is answered (and a
+	// token minted) after the delay even if the client gave up meanwhile,
+	// as a real server would.
+	Latency time.Duration
+	// Count limits the fault to the next Count matching calls; 0 applies
+	// it until ClearFault.
+	Count int
+	// AppID limits the fault to calls for this appid or corpid (for a
+	// ticket, the owner of the access token); "" matches every call.
+	AppID string
+}
+
+func validMode(m string) bool {
+	switch m {
+	case FaultNone, FaultBusy, FaultMinuteLimit, FaultQuota, FaultLatency, FaultTimeout, Fault5xx, FaultBadJSON:
+		return true
+	}
+	return false
+}
+
+// SetFault replaces the injected fault with f.
+func (s *Sim) SetFault(f Fault) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.fault = f
+	s.faultOn = f.Mode != FaultNone && validMode(f.Mode)
+}
+
+// ClearFault stops injecting faults.
+func (s *Sim) ClearFault() {
+	s.SetFault(Fault{})
+}
+
+// takeFault consumes one application of the fault if it matches appID.
+func (s *Sim) takeFault(appID string) (Fault, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.faultOn || (s.fault.AppID != "" && s.fault.AppID != appID) {
+		return Fault{}, false
+	}
+	f := s.fault
+	if s.fault.Count > 0 {
+		s.fault.Count--
+		if s.fault.Count == 0 {
+			s.faultOn = false
+		}
+	}
+	return f, true
+}
+
+// injectFault applies the current fault to c. It reports whether the call
+// has been answered; after a latency fault it returns false and the caller
+// answers normally.
+func (s *Sim) injectFault(w http.ResponseWriter, r *http.Request, c call) bool {
+	f, ok := s.takeFault(c.appID)
+	if !ok {
+		return false
+	}
+	wecom := c.kind == KindWeCom
+	switch f.Mode {
+	case FaultLatency:
+		s.wait(context.Background(), f.Latency)
+		return false
+	case FaultBusy:
+		s.answerError(w, c, -1, "system error", "system busy")
+	case FaultMinuteLimit:
+		s.answerError(w, c, 45011, "api minute-quota reach limit  mustslower  retry next minute", "api minute-quota reach limit")
+	case FaultQuota:
+		s.answerError(w, c, 45009, "reach max api daily quota limit", "api freq out of limit")
+	case Fault5xx:
+		s.recordNoAnswer(c)
+		w.Header().Set("Content-Type", "text/html")
+		w.WriteHeader(http.StatusBadGateway)
+		_, _ = w.Write([]byte("<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1></center>\r\n</body>\r\n</html>\r\n"))
+	case FaultBadJSON:
+		s.recordNoAnswer(c)
+		w.Header().Set("Content-Type", "application/json; encoding=utf-8")
+		body := `{"access_token":"`
+		if wecom || c.kind == KindTicket {
+			body = `{"errcode":0,"errmsg":"ok","`
+		}
+		_, _ = w.Write([]byte(body))
+	case FaultTimeout:
+		s.wait(r.Context(), timeoutHold)
+		s.recordNoAnswer(c)
+		w.WriteHeader(http.StatusGatewayTimeout)
+	}
+	return true
+}
+
+// answerError answers c with a WeChat error, in the style of its host.
+func (s *Sim) answerError(w http.ResponseWriter, c call, code int, mpMsg, weMsg string) {
+	s.mu.Lock()
+	now := s.now()
+	var rp reply
+	if c.kind == KindWeCom {
+		rp = s.weErrLocked(code, weMsg, c.caller, now)
+	} else {
+		rp = s.mpErrLocked(code, mpMsg, now)
+	}
+	s.recordLocked(c, rp)
+	s.mu.Unlock()
+	writeReply(w, rp)
+}
+
+func (s *Sim) recordNoAnswer(c call) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.recordLocked(c, reply{errcode: CodeNoAnswer})
+}
+
+// wait blocks for d of real time, until ctx is done, or until the server
+// closes.
+func (s *Sim) wait(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	case <-s.release:
+	}
+}

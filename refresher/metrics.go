@@ -1,0 +1,101 @@
+package refresher
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"sync"
+	"sync/atomic"
+
+	"github.com/wxtoken/wxtoken/fetcher"
+	"github.com/wxtoken/wxtoken/tokenstore"
+)
+
+// Metrics counts what the refresher does. It is safe for concurrent use.
+type Metrics struct {
+	leader          atomic.Int64
+	budgetRefusals  atomic.Int64
+	hostRefusals    atomic.Int64
+	danglingIntents atomic.Int64
+
+	mu      sync.Mutex
+	fetches map[[2]string]int64 // {cred, result} -> count
+	blocked map[string]string   // cred -> reason, while blocked
+}
+
+// NewMetrics returns empty Metrics.
+func NewMetrics() *Metrics {
+	return &Metrics{fetches: map[[2]string]int64{}, blocked: map[string]string{}}
+}
+
+// Leader reports whether this replica leads right now.
+func (m *Metrics) Leader() bool { return m.leader.Load() == 1 }
+
+// Fetches returns the number of WeChat fetches of cred with result ("ok",
+// or an error class such as "transient").
+func (m *Metrics) Fetches(cred, result string) int64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.fetches[[2]string{cred, result}]
+}
+
+// Blocked returns why fetching cred is stopped, or "".
+func (m *Metrics) Blocked(cred string) string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.blocked[cred]
+}
+
+func (m *Metrics) fetch(cred string, err error) {
+	result := "ok"
+	if err != nil {
+		result = fetcher.ClassOf(err).String()
+	}
+	m.mu.Lock()
+	m.fetches[[2]string{cred, result}]++
+	m.mu.Unlock()
+}
+
+func (m *Metrics) published(cred string, _ tokenstore.Record) {
+	m.mu.Lock()
+	delete(m.blocked, cred)
+	m.mu.Unlock()
+}
+
+func (m *Metrics) state(st tokenstore.State) {
+	m.mu.Lock()
+	if st.Blocked != "" {
+		m.blocked[st.Cred] = st.Blocked
+	} else {
+		delete(m.blocked, st.Cred)
+	}
+	m.mu.Unlock()
+}
+
+// WritePrometheus writes the metrics in Prometheus text format.
+func (m *Metrics) WritePrometheus(w io.Writer) {
+	fmt.Fprintf(w, "# HELP wxtoken_leader 1 while this replica leads.\n# TYPE wxtoken_leader gauge\nwxtoken_leader %d\n", m.leader.Load())
+	fmt.Fprintf(w, "# HELP wxtoken_budget_refusals_total Fetches refused because the daily budget was used up.\n# TYPE wxtoken_budget_refusals_total counter\nwxtoken_budget_refusals_total %d\n", m.budgetRefusals.Load())
+	fmt.Fprintf(w, "# HELP wxtoken_host_refusals_total Times WeChat refused this host (40164, 8950x) and it stepped down.\n# TYPE wxtoken_host_refusals_total counter\nwxtoken_host_refusals_total %d\n", m.hostRefusals.Load())
+	fmt.Fprintf(w, "# HELP wxtoken_dangling_intents_total Unfinished fetches of a previous leader waited out.\n# TYPE wxtoken_dangling_intents_total counter\nwxtoken_dangling_intents_total %d\n", m.danglingIntents.Load())
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	fmt.Fprint(w, "# HELP wxtoken_fetches_total WeChat fetches by credential and result.\n# TYPE wxtoken_fetches_total counter\n")
+	keys := make([][2]string, 0, len(m.fetches))
+	for k := range m.fetches {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return keys[i][0]+keys[i][1] < keys[j][0]+keys[j][1] })
+	for _, k := range keys {
+		fmt.Fprintf(w, "wxtoken_fetches_total{cred=%q,result=%q} %d\n", k[0], k[1], m.fetches[k])
+	}
+	fmt.Fprint(w, "# HELP wxtoken_credential_blocked 1 while fetching a credential is stopped, by reason.\n# TYPE wxtoken_credential_blocked gauge\n")
+	creds := make([]string, 0, len(m.blocked))
+	for c := range m.blocked {
+		creds = append(creds, c)
+	}
+	sort.Strings(creds)
+	for _, c := range creds {
+		fmt.Fprintf(w, "wxtoken_credential_blocked{cred=%q,reason=%q} 1\n", c, m.blocked[c])
+	}
+}

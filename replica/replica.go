@@ -1,0 +1,236 @@
+// Package replica assembles one wxtoken replica from its configuration:
+// etcd (joined, or embedded when no endpoints are set), the watch-fed cache,
+// presence, the election with the refresh loop for candidates, and the HTTP
+// API. cmd/wxtoken only parses flags and calls it.
+package replica
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/wxtoken/wxtoken/api"
+	"github.com/wxtoken/wxtoken/config"
+	"github.com/wxtoken/wxtoken/election"
+	"github.com/wxtoken/wxtoken/fetcher"
+	"github.com/wxtoken/wxtoken/refresher"
+	"github.com/wxtoken/wxtoken/tokenstore"
+)
+
+// DrainTimeout bounds the HTTP drain and the resign on shutdown.
+const DrainTimeout = 5 * time.Second
+
+// Options are what a replica needs beyond its Config.
+type Options struct {
+	Config *config.Config
+	Logger *slog.Logger
+	// Etcd, if set, is used instead of dialing Config.Etcd (tests). The
+	// replica does not close it.
+	Etcd *clientv3.Client
+	// Fetcher, if set, replaces the WeChat client built from Config.WeChat.
+	Fetcher refresher.Fetcher
+	// SkipIntent builds the deliberately broken replica (no intent, no
+	// fence) for the fault suite's checker. Never set it in production.
+	SkipIntent bool
+	// Now defaults to time.Now.
+	Now func() time.Time
+}
+
+// Replica is one running wxtoken replica. New starts nothing but the
+// listener and the etcd connection; Run runs the rest.
+type Replica struct {
+	cfg     *config.Config
+	log     *slog.Logger
+	etcd    *clientv3.Client
+	ownEtcd bool
+	emb     *embedded
+	ln      net.Listener
+
+	store   *tokenstore.Store
+	cache   *tokenstore.Cache
+	refr    *refresher.Refresher
+	elector *election.Elector
+	api     *api.API
+}
+
+// New connects to etcd (or starts the embedded one), opens the listener and
+// builds the components. Its errors are one line, fit for a user.
+func New(opts Options) (*Replica, error) {
+	cfg := opts.Config
+	if cfg == nil {
+		return nil, errors.New("replica: no config")
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	r := &Replica{cfg: cfg, log: log, etcd: opts.Etcd}
+	ok := false
+	defer func() {
+		if !ok {
+			r.Close()
+		}
+	}()
+	if r.etcd == nil {
+		endpoints := cfg.Etcd.Endpoints
+		if len(endpoints) == 0 {
+			emb, err := startEmbedded(cfg.DataDir, 30*time.Second)
+			if err != nil {
+				return nil, err
+			}
+			r.emb = emb
+			endpoints = []string{emb.url}
+			log.Info("started embedded etcd", "data_dir", cfg.DataDir)
+		}
+		c, err := dial(endpoints, cfg.Etcd.Username, cfg.Etcd.Password.Reveal(), cfg.Etcd.DialTimeout)
+		if err != nil {
+			return nil, err
+		}
+		r.etcd, r.ownEtcd = c, true
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
+	r.ln = ln
+
+	r.store = tokenstore.New(r.etcd, cfg.Etcd.Prefix)
+	r.cache = tokenstore.NewCache(tokenstore.CacheConfig{Client: r.etcd, Prefix: cfg.Etcd.Prefix, Logger: log})
+	fetch := opts.Fetcher
+	if fetch == nil {
+		fc, err := fetcher.New(fetcher.Config{BaseURL: cfg.WeChat.BaseURL, WeComBaseURL: cfg.WeChat.WeComBaseURL, Logger: log})
+		if err != nil {
+			return nil, fmt.Errorf("wechat: %w", err)
+		}
+		fetch = fc
+	}
+	var apps []api.App
+	var creds []refresher.Cred
+	for _, a := range cfg.Apps {
+		apps = append(apps, api.App{Name: a.Name, Kind: a.Kind, AppID: a.AppID, Tickets: a.Tickets})
+		token := tokenstore.CredName(a.Name, "token")
+		creds = append(creds, refresher.Cred{Name: token, App: a.Name, Kind: a.Kind, AppID: a.AppID, Secret: a.Secret.Reveal(), Budget: a.DailyBudget})
+		for _, t := range a.Tickets {
+			creds = append(creds, refresher.Cred{Name: tokenstore.CredName(a.Name, t), App: a.Name, Kind: t, AppID: a.AppID, Budget: a.DailyBudget, Token: token})
+		}
+	}
+	metrics := refresher.NewMetrics()
+	r.refr, err = refresher.New(refresher.Config{
+		Store: r.store, Cache: r.cache, Fetcher: fetch, Creds: creds, Node: cfg.Node,
+		Before: cfg.Refresh.Before, Jitter: cfg.Refresh.Jitter, FetchTimeout: cfg.Refresh.FetchTimeout,
+		WindowMargin: cfg.Refresh.Margin, Overlap: cfg.Refresh.Overlap, Concurrency: cfg.Refresh.Concurrency,
+		Holdoff: cfg.Election.Holdoff, Metrics: metrics, Logger: log, Now: opts.Now, SkipIntent: opts.SkipIntent,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Election.Candidate {
+		r.elector, err = election.New(election.Config{
+			Client: r.etcd, Prefix: r.store.Keys().Election(), Node: cfg.Node,
+			TTL: cfg.Election.TTL, ResignTimeout: DrainTimeout, Logger: log, Now: opts.Now,
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	r.api, err = api.New(api.Config{
+		Cache: r.cache, Store: r.store, Apps: apps, Node: cfg.Node,
+		Margin: cfg.Refresh.Margin, Overlap: cfg.Refresh.Overlap,
+		Leader: func(ctx context.Context) (string, error) {
+			return election.Leader(ctx, r.etcd, r.store.Keys().Election())
+		},
+		Metrics: []api.MetricsWriter{metrics}, Logger: log, Now: opts.Now,
+	})
+	if err != nil {
+		return nil, err
+	}
+	ok = true
+	return r, nil
+}
+
+// Addr is the address the HTTP API listens on.
+func (r *Replica) Addr() string { return r.ln.Addr().String() }
+
+// URL is the base URL of the HTTP API.
+func (r *Replica) URL() string { return "http://" + r.Addr() }
+
+// Cache is the replica's cache (tests and tools).
+func (r *Replica) Cache() *tokenstore.Cache { return r.cache }
+
+// Refresher is the replica's refresh loop (tests and tools).
+func (r *Replica) Refresher() *refresher.Refresher { return r.refr }
+
+// Run serves until ctx ends; then it resigns leadership, drains the API
+// (bounded by DrainTimeout) and returns nil.
+func (r *Replica) Run(ctx context.Context) error {
+	srv := &http.Server{Handler: r.api, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 2 * time.Minute}
+	var wg sync.WaitGroup
+	bg, stop := context.WithCancel(context.Background())
+	defer stop()
+	start := func(f func()) {
+		wg.Add(1)
+		go func() { defer wg.Done(); f() }()
+	}
+	start(func() { _ = r.cache.Run(bg) })
+	start(func() {
+		_ = r.store.Announce(bg, tokenstore.Presence{Node: r.cfg.Node, API: r.URL(), Candidate: r.cfg.Election.Candidate, Started: time.Now()}, r.cfg.Election.TTL)
+	})
+	elect, stopElect := context.WithCancel(context.Background())
+	defer stopElect()
+	electDone := make(chan struct{})
+	if r.elector != nil {
+		start(func() {
+			defer close(electDone)
+			// Candidates lead only once their cache has loaded, so that
+			// tickets can find their token.
+			select {
+			case <-r.cache.Loaded():
+			case <-elect.Done():
+				return
+			}
+			_ = r.elector.Run(elect, r.refr.Lead)
+		})
+	} else {
+		close(electDone)
+	}
+	srvErr := make(chan error, 1)
+	start(func() { srvErr <- srv.Serve(r.ln) })
+	r.log.Info("serving", "url", r.URL(), "candidate", r.cfg.Election.Candidate)
+
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-srvErr:
+		err = fmt.Errorf("http server: %w", err)
+	}
+	r.log.Info("shutting down: resigning and draining")
+	stopElect()
+	<-electDone
+	dctx, cancel := context.WithTimeout(context.Background(), DrainTimeout)
+	_ = srv.Shutdown(dctx)
+	cancel()
+	stop()
+	wg.Wait()
+	return err
+}
+
+// Close releases etcd (and stops the embedded member). Call it after Run.
+func (r *Replica) Close() {
+	if r.ln != nil {
+		r.ln.Close()
+	}
+	if r.ownEtcd && r.etcd != nil {
+		r.etcd.Close()
+	}
+	if r.emb != nil {
+		r.emb.Close()
+	}
+}

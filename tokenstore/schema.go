@@ -1,0 +1,153 @@
+// Package tokenstore holds wxtoken's etcd schema: credential records with a
+// growing sequence number, fetch intents, the daily budget ledger,
+// invalidation reports, the leader's per-credential state and replica
+// presence. It offers fenced writes for the leader and a watch-fed cache for
+// every replica.
+//
+// Layout under the prefix P:
+//
+//	P/election/<lease>      leader election (package election)
+//	P/cred/<cred>           Record, the published credential
+//	P/intent/<cred>         Intent, written before every WeChat call
+//	P/budget/<cred>/<day>   Budget, fetches of one China-time day
+//	P/report/<cred>/<seq>   Report, "the credential of seq failed"
+//	P/state/<cred>          State, the leader's view (errors, schedule)
+//	P/replica/<node>        Presence, leased
+//
+// A credential name <cred> is "<app>/token" or "<app>/<ticket type>".
+package tokenstore
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Record is a published credential. Records are immutable once published.
+type Record struct {
+	Cred      string    `json:"cred"`
+	Value     string    `json:"value"`
+	ExpiresAt time.Time `json:"expires_at"`
+	// RefreshAt is when the leader plans to replace this record. Callers
+	// may keep the value no later than RefreshAt plus the platform's
+	// overlap.
+	RefreshAt time.Time `json:"refresh_at"`
+	FetchedAt time.Time `json:"fetched_at"`
+	Seq       uint64    `json:"seq"`
+	Node      string    `json:"node"`
+}
+
+// Usable reports whether r may be handed out at now: it must expire more
+// than margin later.
+func (r Record) Usable(now time.Time, margin time.Duration) bool {
+	return r.Value != "" && now.Add(margin).Before(r.ExpiresAt)
+}
+
+// Intent announces a WeChat call for a credential. It is written, fenced,
+// before the call and deleted, fenced, with the publish.
+type Intent struct {
+	Seq     uint64    `json:"seq"` // the seq the fetch will publish
+	Node    string    `json:"node"`
+	Started time.Time `json:"started"`
+	Reason  string    `json:"reason"`
+	Forced  bool      `json:"forced,omitempty"`
+}
+
+// Budget counts the fetches of one credential on one China-time day.
+type Budget struct {
+	Count  int `json:"count"`
+	Forced int `json:"forced,omitempty"`
+}
+
+// Report says that the credential of Seq failed at a caller.
+type Report struct {
+	Cred string    `json:"-"`
+	Seq  uint64    `json:"seq"`
+	Node string    `json:"node"`
+	At   time.Time `json:"at"`
+}
+
+// State is the leader's view of one credential, for status and metrics.
+type State struct {
+	Cred        string    `json:"cred"`
+	Node        string    `json:"node"`
+	UpdatedAt   time.Time `json:"updated_at"`
+	NextRefresh time.Time `json:"next_refresh,omitzero"`
+	LastError   string    `json:"last_error,omitempty"`
+	ErrorClass  string    `json:"error_class,omitempty"`
+	Blocked     string    `json:"blocked,omitempty"` // why fetching is stopped: "budget", "permanent", "quota"
+	BlockedTill time.Time `json:"blocked_till,omitzero"`
+}
+
+// Presence announces a live replica. Its key lives on the replica's lease.
+type Presence struct {
+	Node      string    `json:"node"`
+	API       string    `json:"api"`
+	Candidate bool      `json:"candidate"`
+	Started   time.Time `json:"started"`
+}
+
+// China is the time zone of WeChat's daily quotas (UTC+8, no DST).
+var China = time.FixedZone("CST", 8*3600)
+
+// Day returns the China-time day of t as "20060102".
+func Day(t time.Time) string { return t.In(China).Format("20060102") }
+
+// CredName returns the credential name of an app's token or ticket.
+func CredName(app, what string) string { return app + "/" + what }
+
+// Keys names the etcd keys under one prefix.
+type Keys struct{ Prefix string }
+
+// Election is the election's key prefix.
+func (k Keys) Election() string { return k.Prefix + "/election" }
+
+// Creds is the prefix of all records.
+func (k Keys) Creds() string { return k.Prefix + "/cred/" }
+
+// Cred is the key of a credential's record.
+func (k Keys) Cred(cred string) string { return k.Creds() + cred }
+
+// Intent is the key of a credential's intent.
+func (k Keys) Intent(cred string) string { return k.Prefix + "/intent/" + cred }
+
+// Budget is the key of a credential's budget on day.
+func (k Keys) Budget(cred, day string) string { return k.Prefix + "/budget/" + cred + "/" + day }
+
+// Reports is the prefix of all reports.
+func (k Keys) Reports() string { return k.Prefix + "/report/" }
+
+// Report is the key of a report on a credential's seq.
+func (k Keys) Report(cred string, seq uint64) string {
+	return fmt.Sprintf("%s%s/%020d", k.Reports(), cred, seq)
+}
+
+// ParseReport splits a report key into credential and seq.
+func (k Keys) ParseReport(key string) (cred string, seq uint64, ok bool) {
+	rest, ok := strings.CutPrefix(key, k.Reports())
+	if !ok {
+		return "", 0, false
+	}
+	i := strings.LastIndexByte(rest, '/')
+	if i <= 0 {
+		return "", 0, false
+	}
+	seq, err := strconv.ParseUint(rest[i+1:], 10, 64)
+	if err != nil {
+		return "", 0, false
+	}
+	return rest[:i], seq, true
+}
+
+// States is the prefix of all leader states.
+func (k Keys) States() string { return k.Prefix + "/state/" }
+
+// State is the key of a credential's leader state.
+func (k Keys) State(cred string) string { return k.States() + cred }
+
+// Replicas is the prefix of all presence keys.
+func (k Keys) Replicas() string { return k.Prefix + "/replica/" }
+
+// Replica is the presence key of node.
+func (k Keys) Replica(node string) string { return k.Replicas() + node }

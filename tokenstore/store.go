@@ -1,0 +1,306 @@
+package tokenstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// Sentinel errors of fenced writes.
+var (
+	// ErrFenced means the transaction was refused: leadership was lost or
+	// another writer changed the credential since it was read.
+	ErrFenced = errors.New("tokenstore: fenced write refused")
+	// ErrBudget means the day's budget for the credential is used up.
+	ErrBudget = errors.New("tokenstore: daily budget used up")
+)
+
+// Fence guards leader-only transactions; election.Guard implements it.
+type Fence interface {
+	Cmp() clientv3.Cmp
+}
+
+// Store reads and writes the schema. It is safe for concurrent use.
+type Store struct {
+	c    *clientv3.Client
+	keys Keys
+}
+
+// New returns a Store on c under prefix (e.g. "/wxtoken").
+func New(c *clientv3.Client, prefix string) *Store {
+	return &Store{c: c, keys: Keys{Prefix: prefix}}
+}
+
+// Keys returns the key layout.
+func (s *Store) Keys() Keys { return s.keys }
+
+// Client returns the etcd client.
+func (s *Store) Client() *clientv3.Client { return s.c }
+
+// Snapshot is one credential's leader-side state as read at one revision.
+// The *Rev fields are mod revisions (0: absent) that fence the next write.
+type Snapshot struct {
+	Cred      string
+	Day       string
+	Record    *Record
+	RecordRev int64
+	Intent    *Intent
+	IntentRev int64
+	Budget    Budget
+	BudgetRev int64
+}
+
+// Load reads a credential's record, intent and budget of day in one
+// linearizable transaction.
+func (s *Store) Load(ctx context.Context, cred, day string) (Snapshot, error) {
+	resp, err := s.c.Txn(ctx).Then(
+		clientv3.OpGet(s.keys.Cred(cred)),
+		clientv3.OpGet(s.keys.Intent(cred)),
+		clientv3.OpGet(s.keys.Budget(cred, day)),
+	).Commit()
+	if err != nil {
+		return Snapshot{}, fmt.Errorf("load %s: %w", cred, err)
+	}
+	snap := Snapshot{Cred: cred, Day: day}
+	if kvs := resp.Responses[0].GetResponseRange().Kvs; len(kvs) > 0 {
+		snap.Record = new(Record)
+		if err := json.Unmarshal(kvs[0].Value, snap.Record); err != nil {
+			return Snapshot{}, fmt.Errorf("load %s: record: %w", cred, err)
+		}
+		snap.RecordRev = kvs[0].ModRevision
+	}
+	if kvs := resp.Responses[1].GetResponseRange().Kvs; len(kvs) > 0 {
+		snap.Intent = new(Intent)
+		if err := json.Unmarshal(kvs[0].Value, snap.Intent); err != nil {
+			return Snapshot{}, fmt.Errorf("load %s: intent: %w", cred, err)
+		}
+		snap.IntentRev = kvs[0].ModRevision
+	}
+	if kvs := resp.Responses[2].GetResponseRange().Kvs; len(kvs) > 0 {
+		if err := json.Unmarshal(kvs[0].Value, &snap.Budget); err != nil {
+			return Snapshot{}, fmt.Errorf("load %s: budget: %w", cred, err)
+		}
+		snap.BudgetRev = kvs[0].ModRevision
+	}
+	return snap, nil
+}
+
+// Seq is the sequence number of the snapshot's record (0 if none).
+func (s Snapshot) Seq() uint64 {
+	if s.Record == nil {
+		return 0
+	}
+	return s.Record.Seq
+}
+
+// BeginFetch writes in (which replaces any intent in snap) and counts one
+// fetch against the day's budget, in one transaction fenced by f and by the
+// snapshot's revisions. limit <= 0 means no budget. It returns the intent's
+// mod revision, ErrBudget when the budget is used up, or ErrFenced.
+func (s *Store) BeginFetch(ctx context.Context, f Fence, snap Snapshot, in Intent, limit int) (int64, error) {
+	b := snap.Budget
+	if limit > 0 && b.Count >= limit {
+		return 0, ErrBudget
+	}
+	b.Count++
+	if in.Forced {
+		b.Forced++
+	}
+	inJSON, _ := json.Marshal(in)
+	bJSON, _ := json.Marshal(b)
+	resp, err := s.c.Txn(ctx).If(
+		f.Cmp(),
+		clientv3.Compare(clientv3.ModRevision(s.keys.Cred(snap.Cred)), "=", snap.RecordRev),
+		clientv3.Compare(clientv3.ModRevision(s.keys.Intent(snap.Cred)), "=", snap.IntentRev),
+		clientv3.Compare(clientv3.ModRevision(s.keys.Budget(snap.Cred, snap.Day)), "=", snap.BudgetRev),
+	).Then(
+		clientv3.OpPut(s.keys.Intent(snap.Cred), string(inJSON)),
+		clientv3.OpPut(s.keys.Budget(snap.Cred, snap.Day), string(bJSON)),
+	).Commit()
+	if err != nil {
+		return 0, fmt.Errorf("begin fetch %s: %w", snap.Cred, err)
+	}
+	if !resp.Succeeded {
+		return 0, fmt.Errorf("begin fetch %s: %w", snap.Cred, ErrFenced)
+	}
+	return resp.Header.Revision, nil
+}
+
+// Publish stores rec, deletes the intent written at intentRev and the
+// reports on older seqs, fenced by f, the intent and the snapshot's record
+// revision. rec.Seq must be above the snapshot's.
+func (s *Store) Publish(ctx context.Context, f Fence, snap Snapshot, intentRev int64, rec Record) error {
+	if rec.Seq <= snap.Seq() {
+		return fmt.Errorf("publish %s: seq %d not above %d", snap.Cred, rec.Seq, snap.Seq())
+	}
+	recJSON, _ := json.Marshal(rec)
+	resp, err := s.c.Txn(ctx).If(
+		f.Cmp(),
+		clientv3.Compare(clientv3.ModRevision(s.keys.Intent(snap.Cred)), "=", intentRev),
+		clientv3.Compare(clientv3.ModRevision(s.keys.Cred(snap.Cred)), "=", snap.RecordRev),
+	).Then(
+		clientv3.OpPut(s.keys.Cred(snap.Cred), string(recJSON)),
+		clientv3.OpDelete(s.keys.Intent(snap.Cred)),
+		clientv3.OpDelete(s.keys.Report(snap.Cred, 0), clientv3.WithRange(s.keys.Report(snap.Cred, rec.Seq))),
+	).Commit()
+	if err != nil {
+		return fmt.Errorf("publish %s: %w", snap.Cred, err)
+	}
+	if !resp.Succeeded {
+		return fmt.Errorf("publish %s: %w", snap.Cred, ErrFenced)
+	}
+	return nil
+}
+
+// AbortFetch deletes the intent written at intentRev, fenced by f. Call it
+// only when the WeChat call surely minted nothing.
+func (s *Store) AbortFetch(ctx context.Context, f Fence, cred string, intentRev int64) error {
+	resp, err := s.c.Txn(ctx).If(
+		f.Cmp(),
+		clientv3.Compare(clientv3.ModRevision(s.keys.Intent(cred)), "=", intentRev),
+	).Then(clientv3.OpDelete(s.keys.Intent(cred))).Commit()
+	if err != nil {
+		return fmt.Errorf("abort fetch %s: %w", cred, err)
+	}
+	if !resp.Succeeded {
+		return fmt.Errorf("abort fetch %s: %w", cred, ErrFenced)
+	}
+	return nil
+}
+
+// Report records that the credential's record of seq failed. Only the
+// first report of a seq creates the key; created says whether this one did.
+func (s *Store) Report(ctx context.Context, r Report) (created bool, err error) {
+	key := s.keys.Report(r.Cred, r.Seq)
+	val, _ := json.Marshal(r)
+	resp, err := s.c.Txn(ctx).If(
+		clientv3.Compare(clientv3.CreateRevision(key), "=", 0),
+	).Then(clientv3.OpPut(key, string(val))).Commit()
+	if err != nil {
+		return false, fmt.Errorf("report %s: %w", r.Cred, err)
+	}
+	return resp.Succeeded, nil
+}
+
+// DeleteReport removes one report, fenced by f.
+func (s *Store) DeleteReport(ctx context.Context, f Fence, cred string, seq uint64) error {
+	_, err := s.c.Txn(ctx).If(f.Cmp()).Then(clientv3.OpDelete(s.keys.Report(cred, seq))).Commit()
+	if err != nil {
+		return fmt.Errorf("delete report %s: %w", cred, err)
+	}
+	return nil
+}
+
+// PutState stores the leader's view of a credential, fenced by f.
+func (s *Store) PutState(ctx context.Context, f Fence, st State) error {
+	val, _ := json.Marshal(st)
+	_, err := s.c.Txn(ctx).If(f.Cmp()).Then(clientv3.OpPut(s.keys.State(st.Cred), string(val))).Commit()
+	if err != nil {
+		return fmt.Errorf("put state %s: %w", st.Cred, err)
+	}
+	return nil
+}
+
+// Overview is what status shows of the whole cluster.
+type Overview struct {
+	States   []State
+	Budgets  map[string]Budget // by credential, for the given day
+	Replicas []Presence
+	Intents  map[string]Intent
+}
+
+// Overview reads states, budgets of day, presences and intents.
+func (s *Store) Overview(ctx context.Context, day string) (Overview, error) {
+	ov := Overview{Budgets: map[string]Budget{}, Intents: map[string]Intent{}}
+	resp, err := s.c.Txn(ctx).Then(
+		clientv3.OpGet(s.keys.States(), clientv3.WithPrefix()),
+		clientv3.OpGet(s.keys.Prefix+"/budget/", clientv3.WithPrefix()),
+		clientv3.OpGet(s.keys.Replicas(), clientv3.WithPrefix()),
+		clientv3.OpGet(s.keys.Prefix+"/intent/", clientv3.WithPrefix()),
+	).Commit()
+	if err != nil {
+		return ov, fmt.Errorf("overview: %w", err)
+	}
+	for _, kv := range resp.Responses[0].GetResponseRange().Kvs {
+		var st State
+		if json.Unmarshal(kv.Value, &st) == nil {
+			ov.States = append(ov.States, st)
+		}
+	}
+	bp := s.keys.Prefix + "/budget/"
+	for _, kv := range resp.Responses[1].GetResponseRange().Kvs {
+		k := string(kv.Key[len(bp):])
+		i := strings.LastIndexByte(k, '/')
+		if i < 0 || k[i+1:] != day {
+			continue
+		}
+		cred := k[:i]
+		var b Budget
+		if json.Unmarshal(kv.Value, &b) == nil {
+			ov.Budgets[cred] = b
+		}
+	}
+	for _, kv := range resp.Responses[2].GetResponseRange().Kvs {
+		var p Presence
+		if json.Unmarshal(kv.Value, &p) == nil {
+			ov.Replicas = append(ov.Replicas, p)
+		}
+	}
+	ip := s.keys.Prefix + "/intent/"
+	for _, kv := range resp.Responses[3].GetResponseRange().Kvs {
+		var in Intent
+		if json.Unmarshal(kv.Value, &in) == nil {
+			ov.Intents[string(kv.Key[len(ip):])] = in
+		}
+	}
+	return ov, nil
+}
+
+// PublishUnfenced stores rec with no fence at all. It exists only for the
+// deliberately broken build that the fault suite's checker must catch.
+func (s *Store) PublishUnfenced(ctx context.Context, rec Record) error {
+	recJSON, _ := json.Marshal(rec)
+	if _, err := s.c.Put(ctx, s.keys.Cred(rec.Cred), string(recJSON)); err != nil {
+		return fmt.Errorf("publish %s: %w", rec.Cred, err)
+	}
+	return nil
+}
+
+// WatchReports calls fn for every report that exists or appears, until ctx
+// ends. It re-lists after any watch failure, so fn may see a report twice.
+func (s *Store) WatchReports(ctx context.Context, fn func(cred string, seq uint64)) {
+	for ctx.Err() == nil {
+		resp, err := s.c.Get(ctx, s.keys.Reports(), clientv3.WithPrefix(), clientv3.WithKeysOnly())
+		if err == nil {
+			for _, kv := range resp.Kvs {
+				if cred, seq, ok := s.keys.ParseReport(string(kv.Key)); ok {
+					fn(cred, seq)
+				}
+			}
+			wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
+			for wr := range s.c.Watch(wctx, s.keys.Reports(), clientv3.WithPrefix(), clientv3.WithRev(resp.Header.Revision+1)) {
+				if wr.Err() != nil {
+					break
+				}
+				for _, ev := range wr.Events {
+					if ev.Type != clientv3.EventTypePut {
+						continue
+					}
+					if cred, seq, ok := s.keys.ParseReport(string(ev.Kv.Key)); ok {
+						fn(cred, seq)
+					}
+				}
+			}
+			cancel()
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
