@@ -34,6 +34,13 @@ type App struct {
 	Tickets []string // enabled ticket types
 }
 
+// Route is an extra handler on the API's mux, with a Go 1.22 mux pattern
+// such as "GET /v1/apps/{app}/jssdk/signature".
+type Route struct {
+	Pattern string
+	Handler http.Handler
+}
+
 // MetricsWriter writes metrics in Prometheus text format.
 type MetricsWriter interface{ WritePrometheus(w io.Writer) }
 
@@ -53,8 +60,11 @@ type Config struct {
 	// Leader names the current leader, for status.
 	Leader  func(ctx context.Context) (string, error)
 	Metrics []MetricsWriter
-	Logger  *slog.Logger
-	Now     func() time.Time
+	// Routes are extra handlers mounted beside the built-in ones (the
+	// WeChat proxy, JS-SDK signatures).
+	Routes []Route
+	Logger *slog.Logger
+	Now    func() time.Time
 }
 
 // API serves the HTTP API. It is an http.Handler, safe for concurrent use.
@@ -98,6 +108,9 @@ func New(cfg Config) (*API, error) {
 	a.mux.HandleFunc("GET /readyz", a.readyz)
 	a.mux.HandleFunc("GET /metrics", a.metrics)
 	a.mux.HandleFunc("GET /v1/status", a.status)
+	for _, rt := range cfg.Routes {
+		a.mux.Handle(rt.Pattern, rt.Handler)
+	}
 	a.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no such endpoint: "+r.Method+" "+r.URL.Path)
 	})

@@ -85,8 +85,9 @@ func TestRetriesBoundedByContext(t *testing.T) {
 			if got := ClassOf(err); got != Transient {
 				t.Errorf("ClassOf = %v, want transient", got)
 			}
-			if calls := f.callCount(); tok.Attempts < 1 || tok.Attempts > calls {
-				t.Errorf("Attempts = %d, server calls %d; want 1 <= Attempts <= calls", tok.Attempts, calls)
+			// The last attempt may end before its request reaches the server.
+			if calls := f.callCount(); tok.Attempts < 1 || calls > tok.Attempts {
+				t.Errorf("Attempts = %d, server calls %d; want 1 <= calls <= Attempts", tok.Attempts, calls)
 			}
 		})
 	}

@@ -7,14 +7,6 @@ import (
 	"time"
 )
 
-// faultJSON is Fault on the admin API, with Latency as a Go duration string.
-type faultJSON struct {
-	Mode    string `json:"mode"`
-	Latency string `json:"latency,omitempty"`
-	Count   int    `json:"count,omitempty"`
-	AppID   string `json:"appid,omitempty"`
-}
-
 // routeAdmin adds the JSON admin API under /_sim/ for out-of-process tests:
 //
 //	GET    /_sim/ledger                      -> [Fetch...]
@@ -22,7 +14,7 @@ type faultJSON struct {
 //	GET    /_sim/current?appid=A&kind=K       -> {"token":"..."}
 //	GET    /_sim/uses                        -> {"ok":n,"dead":n}
 //	GET    /_sim/fault                       -> the fault in force
-//	POST   /_sim/fault   {"mode","latency":"2s","count","appid"}
+//	POST   /_sim/fault   {"mode","latency":"2s","count","appid"} (see Fault.MarshalJSON)
 //	DELETE /_sim/fault
 //	POST   /_sim/apps    {"appid","secret"}
 //	POST   /_sim/corps   {"corpid","secret"}
@@ -55,35 +47,18 @@ func (s *Sim) routeAdmin(mux *http.ServeMux) {
 	})
 	mux.HandleFunc("GET /_sim/fault", func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
-		f, on := s.fault, s.faultOn
-		s.mu.Unlock()
-		fj := faultJSON{}
-		if on {
-			fj = faultJSON{Mode: f.Mode, Count: f.Count, AppID: f.AppID}
-			if f.Latency != 0 {
-				fj.Latency = f.Latency.String()
-			}
+		f := s.fault
+		if !s.faultOn {
+			f = Fault{}
 		}
-		writeAdmin(w, fj)
+		s.mu.Unlock()
+		writeAdmin(w, f)
 	})
 	mux.HandleFunc("POST /_sim/fault", func(w http.ResponseWriter, r *http.Request) {
-		var fj faultJSON
-		if err := decodeAdmin(w, r, &fj); err != nil {
+		var f Fault
+		if err := decodeAdmin(w, r, &f); err != nil {
 			adminError(w, err)
 			return
-		}
-		f := Fault{Mode: fj.Mode, Count: fj.Count, AppID: fj.AppID}
-		if !validMode(f.Mode) {
-			adminError(w, fmt.Errorf("unknown fault mode %q", f.Mode))
-			return
-		}
-		if fj.Latency != "" {
-			d, err := time.ParseDuration(fj.Latency)
-			if err != nil {
-				adminError(w, fmt.Errorf("parse latency: %w", err))
-				return
-			}
-			f.Latency = d
 		}
 		s.SetFault(f)
 		w.WriteHeader(http.StatusNoContent)

@@ -95,19 +95,37 @@ func TestAdminValidAndUses(t *testing.T) {
 func TestAdminFault(t *testing.T) {
 	e := newEnv(t, Config{})
 	e.admin(http.MethodPost, "/_sim/fault", `{"mode":"latency","latency":"2s","count":3,"appid":"wxx"}`, http.StatusNoContent, nil)
-	var f faultJSON
+	var f Fault
 	e.admin(http.MethodGet, "/_sim/fault", "", http.StatusOK, &f)
-	if want := (faultJSON{Mode: "latency", Latency: "2s", Count: 3, AppID: "wxx"}); f != want {
+	if want := (Fault{Mode: FaultLatency, Latency: 2 * time.Second, Count: 3, AppID: "wxx"}); f != want {
 		t.Errorf("fault = %+v, want %+v", f, want)
 	}
 	e.admin(http.MethodDelete, "/_sim/fault", "", http.StatusNoContent, nil)
-	var cleared faultJSON
+	var cleared Fault
 	e.admin(http.MethodGet, "/_sim/fault", "", http.StatusOK, &cleared)
-	if cleared != (faultJSON{}) {
+	if cleared != (Fault{}) {
 		t.Errorf("fault after DELETE = %+v, want none", cleared)
 	}
 	e.admin(http.MethodPost, "/_sim/fault", `{"mode":"explode"}`, http.StatusBadRequest, nil)
 	e.admin(http.MethodPost, "/_sim/fault", `{"mode":"latency","latency":"soon"}`, http.StatusBadRequest, nil)
+
+	// A Fault marshalled by Go round-trips; nanoseconds are accepted too.
+	want := Fault{Mode: FaultTimeout, Latency: 1500 * time.Millisecond, Count: 1, AppID: appID}
+	b, err := json.Marshal(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.admin(http.MethodPost, "/_sim/fault", string(b), http.StatusNoContent, nil)
+	var back Fault
+	e.admin(http.MethodGet, "/_sim/fault", "", http.StatusOK, &back)
+	if back != want {
+		t.Errorf("round trip of %s: got %+v, want %+v", b, back, want)
+	}
+	e.admin(http.MethodPost, "/_sim/fault", `{"mode":"latency","latency":1000}`, http.StatusNoContent, nil)
+	e.admin(http.MethodGet, "/_sim/fault", "", http.StatusOK, &back)
+	if back.Latency != time.Microsecond {
+		t.Errorf("latency 1000 (ns) decoded as %v, want 1µs", back.Latency)
+	}
 
 	e.admin(http.MethodPost, "/_sim/fault", `{"mode":"busy","count":1}`, http.StatusNoContent, nil)
 	wantCode(t, e.classic(), -1)

@@ -2,6 +2,8 @@ package wechattest
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"time"
 )
@@ -38,6 +40,50 @@ type Fault struct {
 	// AppID limits the fault to calls for this appid or corpid (for a
 	// ticket, the owner of the access token); "" matches every call.
 	AppID string
+}
+
+// faultJSON is Fault on the wire, with Latency as a Go duration string
+// ("2s"); a number of nanoseconds is accepted too.
+type faultJSON struct {
+	Mode    string          `json:"mode"`
+	Latency json.RawMessage `json:"latency,omitempty"`
+	Count   int             `json:"count,omitempty"`
+	AppID   string          `json:"appid,omitempty"`
+}
+
+// MarshalJSON encodes f as {"mode","latency":"2s","count","appid"}, the
+// body of POST /_sim/fault.
+func (f Fault) MarshalJSON() ([]byte, error) {
+	fj := faultJSON{Mode: f.Mode, Count: f.Count, AppID: f.AppID}
+	if f.Latency != 0 {
+		fj.Latency, _ = json.Marshal(f.Latency.String())
+	}
+	return json.Marshal(fj)
+}
+
+// UnmarshalJSON decodes what MarshalJSON writes, and rejects unknown modes
+// and malformed latencies.
+func (f *Fault) UnmarshalJSON(b []byte) error {
+	var fj faultJSON
+	if err := json.Unmarshal(b, &fj); err != nil {
+		return err
+	}
+	if !validMode(fj.Mode) {
+		return fmt.Errorf("unknown fault mode %q", fj.Mode)
+	}
+	var d time.Duration
+	if len(fj.Latency) > 0 {
+		var str string
+		if err := json.Unmarshal(fj.Latency, &str); err == nil {
+			if d, err = time.ParseDuration(str); err != nil {
+				return fmt.Errorf("fault latency: %w", err)
+			}
+		} else if err := json.Unmarshal(fj.Latency, &d); err != nil {
+			return fmt.Errorf("fault latency %s: want a duration such as \"2s\"", fj.Latency)
+		}
+	}
+	*f = Fault{Mode: fj.Mode, Latency: d, Count: fj.Count, AppID: fj.AppID}
+	return nil
 }
 
 func validMode(m string) bool {
