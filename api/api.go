@@ -32,6 +32,7 @@ type App struct {
 	Kind    string   // classic | stable | wecom
 	AppID   string   // shown in status and signatures, never the secret
 	Tickets []string // enabled ticket types
+	Budget  int      // fetches per China-time day, shown in status
 }
 
 // Route is an extra handler on the API's mux, with a Go 1.22 mux pattern
@@ -140,37 +141,58 @@ type TicketResponse struct {
 	Seq       uint64    `json:"seq"`
 }
 
-// Error is the body of every error answer.
+// Error is the body of every error answer, and the error that the token
+// methods (Token, Ticket, Invalidate) return; Status is the HTTP status it
+// is served with.
 type Error struct {
+	Status  int    `json:"-"`
 	Code    string `json:"code"`
 	Message string `json:"message"`
 }
 
-func (a *API) app(w http.ResponseWriter, r *http.Request) (App, bool) {
-	name := r.PathValue("app")
-	app, ok := a.apps[name]
-	if !ok {
-		writeError(w, http.StatusNotFound, "unknown_app", fmt.Sprintf("unknown app %q", name))
+func (e *Error) Error() string { return e.Code + ": " + e.Message }
+
+// WriteError writes err as a JSON error answer: a *Error with its status
+// (and Retry-After on 503), anything else as a 500.
+func WriteError(w http.ResponseWriter, err error) {
+	var e *Error
+	if !errors.As(err, &e) {
+		e = &Error{Status: http.StatusInternalServerError, Code: "internal", Message: err.Error()}
 	}
+	if e.Status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "1")
+	}
+	writeError(w, e.Status, e.Code, e.Message)
+}
+
+// App returns the app named name and whether there is one.
+func (a *API) App(name string) (App, bool) {
+	app, ok := a.apps[name]
 	return app, ok
 }
 
+func (a *API) app(name string) (App, error) {
+	app, ok := a.apps[name]
+	if !ok {
+		return app, &Error{Status: http.StatusNotFound, Code: "unknown_app", Message: fmt.Sprintf("unknown app %q", name)}
+	}
+	return app, nil
+}
+
 // usable returns the record of cred if it may be handed out now.
-func (a *API) usable(w http.ResponseWriter, cred string) (tokenstore.Record, int64, bool) {
+func (a *API) usable(cred string) (tokenstore.Record, int64, error) {
 	rec, ok := a.cfg.Cache.Get(cred)
 	now := a.cfg.Now()
 	if !ok || !rec.Usable(now, a.cfg.Margin) {
 		a.misses.Add(1)
-		w.Header().Set("Retry-After", "1")
 		msg := "no credential yet for " + cred
 		if ok {
 			msg = "the credential for " + cred + " expired and no newer one has arrived"
 		}
-		writeError(w, http.StatusServiceUnavailable, "no_credential", msg)
-		return rec, 0, false
+		return rec, 0, &Error{Status: http.StatusServiceUnavailable, Code: "no_credential", Message: msg}
 	}
 	a.reads.Add(1)
-	return rec, a.keepFor(rec, now), true
+	return rec, a.keepFor(rec, now), nil
 }
 
 // keepFor is how many seconds a caller may keep rec: never past its expiry,
@@ -186,41 +208,63 @@ func (a *API) keepFor(rec tokenstore.Record, now time.Time) int64 {
 	return max(int64(secs), 0)
 }
 
+// Token returns the current access token of app from the cache. It never
+// blocks and is safe for concurrent use. Errors are *Error: unknown_app, or
+// no_credential when no usable token is cached.
+func (a *API) Token(app string) (TokenResponse, error) {
+	ap, err := a.app(app)
+	if err != nil {
+		return TokenResponse{}, err
+	}
+	rec, keep, err := a.usable(tokenstore.CredName(ap.Name, "token"))
+	if err != nil {
+		return TokenResponse{}, err
+	}
+	return tokenResponse(ap, rec, keep), nil
+}
+
 func (a *API) getToken(w http.ResponseWriter, r *http.Request) {
-	app, ok := a.app(w, r)
-	if !ok {
+	resp, err := a.Token(r.PathValue("app"))
+	if err != nil {
+		WriteError(w, err)
 		return
 	}
-	rec, keep, ok := a.usable(w, tokenstore.CredName(app.Name, "token"))
-	if !ok {
-		return
-	}
-	writeJSON(w, http.StatusOK, tokenResponse(app, rec, keep))
+	writeJSON(w, http.StatusOK, resp)
 }
 
 func tokenResponse(app App, rec tokenstore.Record, keep int64) TokenResponse {
 	return TokenResponse{App: app.Name, Kind: app.Kind, AccessToken: rec.Value, ExpiresAt: rec.ExpiresAt, ExpiresIn: keep, Seq: rec.Seq}
 }
 
-func (a *API) getTicket(w http.ResponseWriter, r *http.Request) {
-	app, ok := a.app(w, r)
-	if !ok {
-		return
+// Ticket returns app's current ticket of type typ from the cache. It never
+// blocks and is safe for concurrent use. Errors are *Error: unknown_app,
+// unknown_ticket, or no_credential.
+func (a *API) Ticket(app, typ string) (TicketResponse, error) {
+	ap, err := a.app(app)
+	if err != nil {
+		return TicketResponse{}, err
 	}
-	typ := r.PathValue("type")
 	enabled := false
-	for _, t := range app.Tickets {
+	for _, t := range ap.Tickets {
 		enabled = enabled || t == typ
 	}
 	if !enabled {
-		writeError(w, http.StatusNotFound, "unknown_ticket", fmt.Sprintf("app %q has no %q ticket enabled", app.Name, typ))
+		return TicketResponse{}, &Error{Status: http.StatusNotFound, Code: "unknown_ticket", Message: fmt.Sprintf("app %q has no %q ticket enabled", ap.Name, typ)}
+	}
+	rec, keep, err := a.usable(tokenstore.CredName(ap.Name, typ))
+	if err != nil {
+		return TicketResponse{}, err
+	}
+	return TicketResponse{App: ap.Name, Type: typ, Ticket: rec.Value, ExpiresAt: rec.ExpiresAt, ExpiresIn: keep, Seq: rec.Seq}, nil
+}
+
+func (a *API) getTicket(w http.ResponseWriter, r *http.Request) {
+	resp, err := a.Ticket(r.PathValue("app"), r.PathValue("type"))
+	if err != nil {
+		WriteError(w, err)
 		return
 	}
-	rec, keep, ok := a.usable(w, tokenstore.CredName(app.Name, typ))
-	if !ok {
-		return
-	}
-	writeJSON(w, http.StatusOK, TicketResponse{App: app.Name, Type: typ, Ticket: rec.Value, ExpiresAt: rec.ExpiresAt, ExpiresIn: keep, Seq: rec.Seq})
+	writeJSON(w, http.StatusOK, resp)
 }
 
 // InvalidateRequest is the body of an invalidation.
@@ -228,12 +272,46 @@ type InvalidateRequest struct {
 	AccessToken string `json:"access_token"`
 }
 
-// invalidate is compare-and-refresh: a report on the current token asks the
-// leader for one refresh and waits for it; a report on any other token
-// answers with the current one.
-func (a *API) invalidate(w http.ResponseWriter, r *http.Request) {
-	app, ok := a.app(w, r)
+// Invalidate is compare-and-refresh: a report that token, app's current
+// token, failed asks the leader for one refresh and waits (bounded by
+// InvalidateWait and ctx) for the new token; a report on any other token
+// answers with the current one at once. It is safe for concurrent use: any
+// number of reports of one token cause one refresh. Errors are *Error:
+// unknown_app, bad_request, no_credential, etcd_unavailable, refresh_pending.
+func (a *API) Invalidate(ctx context.Context, app, token string) (TokenResponse, error) {
+	ap, err := a.app(app)
+	if err != nil {
+		return TokenResponse{}, err
+	}
+	if token == "" {
+		return TokenResponse{}, &Error{Status: http.StatusBadRequest, Code: "bad_request", Message: "no access_token to invalidate"}
+	}
+	cred := tokenstore.CredName(ap.Name, "token")
+	cur, ok := a.cfg.Cache.Get(cred)
 	if !ok {
+		return TokenResponse{}, &Error{Status: http.StatusServiceUnavailable, Code: "no_credential", Message: "no credential yet for " + cred}
+	}
+	if cur.Value == token {
+		a.reports.Add(1)
+		ctx, cancel := context.WithTimeout(ctx, a.cfg.InvalidateWait)
+		defer cancel()
+		if _, err := a.cfg.Store.Report(ctx, tokenstore.Report{Cred: cred, Seq: cur.Seq, Node: a.cfg.Node, At: a.cfg.Now()}); err != nil {
+			return TokenResponse{}, &Error{Status: http.StatusServiceUnavailable, Code: "etcd_unavailable", Message: "cannot record the report: etcd unreachable"}
+		}
+		if _, err := a.cfg.Cache.Wait(ctx, cred, cur.Seq); err != nil {
+			return TokenResponse{}, &Error{Status: http.StatusServiceUnavailable, Code: "refresh_pending", Message: "the refresh did not arrive within " + a.cfg.InvalidateWait.String()}
+		}
+	}
+	rec, keep, err := a.usable(cred)
+	if err != nil {
+		return TokenResponse{}, err
+	}
+	return tokenResponse(ap, rec, keep), nil
+}
+
+func (a *API) invalidate(w http.ResponseWriter, r *http.Request) {
+	if _, err := a.app(r.PathValue("app")); err != nil {
+		WriteError(w, err)
 		return
 	}
 	var req InvalidateRequest
@@ -242,33 +320,12 @@ func (a *API) invalidate(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "bad_request", `body must be JSON {"access_token":"..."} of at most 4 KiB`)
 		return
 	}
-	cred := tokenstore.CredName(app.Name, "token")
-	cur, ok := a.cfg.Cache.Get(cred)
-	if !ok {
-		w.Header().Set("Retry-After", "1")
-		writeError(w, http.StatusServiceUnavailable, "no_credential", "no credential yet for "+cred)
+	resp, err := a.Invalidate(r.Context(), r.PathValue("app"), req.AccessToken)
+	if err != nil {
+		WriteError(w, err)
 		return
 	}
-	if cur.Value == req.AccessToken {
-		a.reports.Add(1)
-		ctx, cancel := context.WithTimeout(r.Context(), a.cfg.InvalidateWait)
-		defer cancel()
-		if _, err := a.cfg.Store.Report(ctx, tokenstore.Report{Cred: cred, Seq: cur.Seq, Node: a.cfg.Node, At: a.cfg.Now()}); err != nil {
-			w.Header().Set("Retry-After", "1")
-			writeError(w, http.StatusServiceUnavailable, "etcd_unavailable", "cannot record the report: etcd unreachable")
-			return
-		}
-		if _, err := a.cfg.Cache.Wait(ctx, cred, cur.Seq); err != nil {
-			w.Header().Set("Retry-After", "1")
-			writeError(w, http.StatusServiceUnavailable, "refresh_pending", "the refresh did not arrive within "+a.cfg.InvalidateWait.String())
-			return
-		}
-	}
-	rec, keep, ok := a.usable(w, cred)
-	if !ok {
-		return
-	}
-	writeJSON(w, http.StatusOK, tokenResponse(app, rec, keep))
+	writeJSON(w, http.StatusOK, resp)
 }
 
 func (a *API) healthz(w http.ResponseWriter, _ *http.Request) {

@@ -32,6 +32,7 @@ type CredStatus struct {
 	NextRefresh  time.Time `json:"next_refresh,omitzero"`
 	Usable       bool      `json:"usable"`
 	FetchesToday int       `json:"fetches_today"`
+	Budget       int       `json:"budget,omitempty"` // fetches allowed per China-time day
 	Blocked      string    `json:"blocked,omitempty"`
 	BlockedTill  time.Time `json:"blocked_till,omitzero"`
 	LastError    string    `json:"last_error,omitempty"`
@@ -84,7 +85,7 @@ func (a *API) Status(ctx context.Context) Status {
 					cs.NextRefresh = s.NextRefresh
 				}
 			}
-			cs.FetchesToday = ov.Budgets[cred].Count
+			cs.FetchesToday, cs.Budget = ov.Budgets[cred].Count, app.Budget
 			_, cs.InFlight = ov.Intents[cred]
 			st.Credentials = append(st.Credentials, cs)
 		}

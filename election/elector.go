@@ -255,11 +255,31 @@ func (e *Elector) confirm(ctx context.Context, sess *concurrency.Session, el *co
 }
 
 // watchTerm cancels the term when the session ends, the keepalive goes
-// stale, or the leader key is deleted or cannot be watched.
+// stale, or the leader key is deleted or cannot be watched. The watch runs
+// apart from the timers: opening a watch on a cut-off member can block.
 func (e *Elector) watchTerm(ctx context.Context, cancel context.CancelCauseFunc, sess *concurrency.Session, g *Guard, kaDone <-chan struct{}) {
 	wctx, wcancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
 	defer wcancel()
-	wch := e.cfg.Client.Watch(wctx, g.key, clientv3.WithRev(g.rev+1))
+	watchDone := make(chan struct{})
+	defer func() { <-watchDone }()
+	go func() {
+		defer close(watchDone)
+		for resp := range e.cfg.Client.Watch(wctx, g.key, clientv3.WithRev(g.rev+1)) {
+			if resp.Err() != nil || resp.Canceled {
+				cancel(fmt.Errorf("leader key watch ended: %w", ErrNotLeader))
+				return
+			}
+			for _, ev := range resp.Events {
+				if ev.Type == clientv3.EventTypeDelete {
+					cancel(fmt.Errorf("leader key deleted: %w", ErrNotLeader))
+					return
+				}
+			}
+		}
+		if wctx.Err() == nil {
+			cancel(fmt.Errorf("leader key watch closed: %w", ErrNotLeader))
+		}
+	}()
 	for {
 		timer := time.NewTimer(g.remaining())
 		select {
@@ -278,18 +298,6 @@ func (e *Elector) watchTerm(ctx context.Context, cancel context.CancelCauseFunc,
 			if !g.Held() {
 				cancel(fmt.Errorf("keepalive older than TTL less margin: %w", ErrNotLeader))
 				return
-			}
-		case resp, ok := <-wch:
-			timer.Stop()
-			if !ok || resp.Err() != nil || resp.Canceled {
-				cancel(fmt.Errorf("leader key watch ended: %w", ErrNotLeader))
-				return
-			}
-			for _, ev := range resp.Events {
-				if ev.Type == clientv3.EventTypeDelete {
-					cancel(fmt.Errorf("leader key deleted: %w", ErrNotLeader))
-					return
-				}
 			}
 		}
 	}

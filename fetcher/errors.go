@@ -82,12 +82,12 @@ func (e *APIError) Error() string {
 }
 
 // HostSpecific reports whether the code refuses the calling host rather than
-// the app: 40164 (IP not whitelisted) and 89501, 89503, 89506, 89507 (IP
-// approval pending or refused). Another host may succeed with the same
-// credentials.
+// the app: 40164 (IP not whitelisted), 60020 (WeCom: IP not allowed) and
+// 89501, 89503, 89506, 89507 (IP approval pending or refused). Another host
+// may succeed with the same credentials.
 func (e *APIError) HostSpecific() bool {
 	switch e.Code {
-	case 40164, 89501, 89503, 89506, 89507:
+	case 40164, 60020, 89501, 89503, 89506, 89507:
 		return true
 	}
 	return false

@@ -92,7 +92,7 @@ func TestAPIErrorError(t *testing.T) {
 }
 
 func TestHostSpecific(t *testing.T) {
-	for _, code := range []int{40164, 89501, 89503, 89506, 89507} {
+	for _, code := range []int{40164, 60020, 89501, 89503, 89506, 89507} {
 		if !(&APIError{Code: code}).HostSpecific() {
 			t.Errorf("HostSpecific(%d) = false, want true", code)
 		}

@@ -17,7 +17,7 @@ func TestTimeoutRetriedThenOK(t *testing.T) {
 		t.Run(m.name, func(t *testing.T) {
 			f := newFakeWeChat(t, reply{block: true}, reply{block: true}, ok200(m.body("TOKEN", "7200")))
 			cfg := testConfig(f, nil)
-			cfg.HTTPClient = &http.Client{Timeout: 50 * time.Millisecond}
+			cfg.HTTPClient = &http.Client{Timeout: 100 * time.Millisecond}
 			c := mustNew(t, cfg)
 			tok, err := m.call(context.Background(), c)
 			if err != nil {
@@ -38,7 +38,7 @@ func TestTimeoutBoundedByMaxAttempts(t *testing.T) {
 		t.Run(m.name, func(t *testing.T) {
 			f := newFakeWeChat(t, reply{block: true})
 			cfg := testConfig(f, nil)
-			cfg.HTTPClient = &http.Client{Timeout: 20 * time.Millisecond}
+			cfg.HTTPClient = &http.Client{Timeout: 100 * time.Millisecond}
 			cfg.MaxAttempts = 3
 			c := mustNew(t, cfg)
 			tok, err := m.call(context.Background(), c)
