@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -76,6 +77,7 @@ type API struct {
 	log  *slog.Logger
 
 	reads, misses, reports atomic.Int64
+	reported               sync.Map // reportKey -> *reportCall
 }
 
 // New validates cfg and returns an API.
@@ -183,6 +185,11 @@ func (a *API) app(name string) (App, error) {
 func (a *API) usable(cred string) (tokenstore.Record, int64, error) {
 	rec, ok := a.cfg.Cache.Get(cred)
 	now := a.cfg.Now()
+	// A replica that does not follow etcd cannot know whether the planned
+	// refresh happened: past it plus the overlap, the token may be dead.
+	if ok && !a.cfg.Cache.Synced() && !now.Add(a.cfg.Margin).Before(a.keepUntil(rec)) {
+		ok = false
+	}
 	if !ok || !rec.Usable(now, a.cfg.Margin) {
 		a.misses.Add(1)
 		msg := "no credential yet for " + cred
@@ -198,14 +205,21 @@ func (a *API) usable(cred string) (tokenstore.Record, int64, error) {
 // keepFor is how many seconds a caller may keep rec: never past its expiry,
 // nor past the planned refresh plus WeChat's overlap, less the margin.
 func (a *API) keepFor(rec tokenstore.Record, now time.Time) int64 {
+	secs := math.Floor(a.keepUntil(rec).Add(-a.cfg.Margin).Sub(now).Seconds())
+	return max(int64(secs), 0)
+}
+
+// keepUntil is the earlier of rec's expiry and its planned refresh plus
+// WeChat's overlap: the last instant rec is surely valid if nothing
+// refreshes it early.
+func (a *API) keepUntil(rec tokenstore.Record) time.Time {
 	until := rec.ExpiresAt
 	if !rec.RefreshAt.IsZero() {
 		if alt := rec.RefreshAt.Add(a.cfg.Overlap); alt.Before(until) {
 			until = alt
 		}
 	}
-	secs := math.Floor(until.Add(-a.cfg.Margin).Sub(now).Seconds())
-	return max(int64(secs), 0)
+	return until
 }
 
 // Token returns the current access token of app from the cache. It never
@@ -295,18 +309,57 @@ func (a *API) Invalidate(ctx context.Context, app, token string) (TokenResponse,
 		a.reports.Add(1)
 		ctx, cancel := context.WithTimeout(ctx, a.cfg.InvalidateWait)
 		defer cancel()
-		if _, err := a.cfg.Store.Report(ctx, tokenstore.Report{Cred: cred, Seq: cur.Seq, Node: a.cfg.Node, At: a.cfg.Now()}); err != nil {
+		if err := a.report(ctx, cred, cur.Seq); err != nil {
+			a.log.Warn("record invalidation report", "cred", cred, "seq", cur.Seq, "err", err)
 			return TokenResponse{}, &Error{Status: http.StatusServiceUnavailable, Code: "etcd_unavailable", Message: "cannot record the report: etcd unreachable"}
 		}
 		if _, err := a.cfg.Cache.Wait(ctx, cred, cur.Seq); err != nil {
 			return TokenResponse{}, &Error{Status: http.StatusServiceUnavailable, Code: "refresh_pending", Message: "the refresh did not arrive within " + a.cfg.InvalidateWait.String()}
 		}
+		a.reported.Delete(reportKey{cred, cur.Seq})
 	}
 	rec, keep, err := a.usable(cred)
 	if err != nil {
 		return TokenResponse{}, err
 	}
 	return tokenResponse(ap, rec, keep), nil
+}
+
+type reportKey struct {
+	cred string
+	seq  uint64
+}
+
+// reportCall is one write of a report, shared by every caller on this
+// replica that reports the same record.
+type reportCall struct {
+	done chan struct{}
+	err  error
+}
+
+// report records, once per replica, that the record seq of cred failed,
+// and waits for that write (bounded by ctx).
+func (a *API) report(ctx context.Context, cred string, seq uint64) error {
+	c := &reportCall{done: make(chan struct{})}
+	if v, loaded := a.reported.LoadOrStore(reportKey{cred, seq}, c); loaded {
+		c = v.(*reportCall)
+	} else {
+		go func() {
+			wctx, cancel := context.WithTimeout(context.Background(), a.cfg.InvalidateWait)
+			defer cancel()
+			_, c.err = a.cfg.Store.Report(wctx, tokenstore.Report{Cred: cred, Seq: seq, Node: a.cfg.Node, At: a.cfg.Now()})
+			if c.err != nil {
+				a.reported.Delete(reportKey{cred, seq}) // let a later caller try again
+			}
+			close(c.done)
+		}()
+	}
+	select {
+	case <-c.done:
+		return c.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 func (a *API) invalidate(w http.ResponseWriter, r *http.Request) {
