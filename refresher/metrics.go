@@ -99,3 +99,6 @@ func (m *Metrics) WritePrometheus(w io.Writer) {
 		fmt.Fprintf(w, "wxtoken_credential_blocked{cred=%q,reason=%q} 1\n", c, m.blocked[c])
 	}
 }
+
+// HostRefusals is how often WeChat refused this host and it stepped down.
+func (m *Metrics) HostRefusals() int64 { return m.hostRefusals.Load() }
