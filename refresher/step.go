@@ -148,14 +148,18 @@ func (r *Refresher) fetch(ctx context.Context, g *election.Guard, c Cred, t *ter
 	}
 	rec := tokenstore.Record{
 		Cred: c.Name, Value: tok.Value, Seq: in.Seq, Node: r.cfg.Node,
-		FetchedAt: start, ExpiresAt: start.Add(tok.ExpiresIn),
+		// expires_in counts whole seconds: it may be up to 1 s optimistic.
+		FetchedAt: start, ExpiresAt: start.Add(tok.ExpiresIn - time.Second),
 	}
 	rec.RefreshAt = r.refreshAt(c, start, rec.ExpiresAt)
 	if snap.Record != nil && snap.Record.Value == tok.Value {
 		// The platform handed back the token we have (WeCom, stable
-		// outside its window): it cannot be replaced before it expires.
-		rec.RefreshAt = rec.ExpiresAt
+		// outside its window): it cannot be replaced before it surely
+		// expired, at the latest start + expires_in.
+		rec.RefreshAt = start.Add(tok.ExpiresIn)
 	}
+	// Never plan the next call sooner than a second away: no loops.
+	rec.RefreshAt = later(rec.RefreshAt, r.cfg.Now().Add(time.Second))
 	pctx, pcancel := context.WithTimeout(ctx, r.cfg.FetchTimeout)
 	defer pcancel()
 	if err := r.publish(pctx, g, snap, intentRev, rec); err != nil {
@@ -267,4 +271,11 @@ func (r *Refresher) putState(ctx context.Context, g *election.Guard, c Cred, st 
 func nextChinaMidnight(t time.Time) time.Time {
 	y, m, d := t.In(tokenstore.China).Date()
 	return time.Date(y, m, d+1, 0, 0, 0, 0, tokenstore.China)
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
