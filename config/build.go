@@ -69,9 +69,18 @@ func (b *builder) build(r *rawConfig) *Config {
 			Secret:      b.secret(field+".secret", field+".secret_file", ra.Secret, ra.SecretFile),
 			DailyBudget: intOrDefault(ra.DailyBudget, DefaultDailyBudget),
 			Tickets:     ra.Tickets,
+			TokenFile:   b.path(ra.TokenFile),
 		})
 	}
 	return c
+}
+
+// path resolves a relative path against the config file's directory.
+func (b *builder) path(p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(b.dir, p)
 }
 
 // duration parses s, or returns def if s is empty.

@@ -128,6 +128,10 @@ type App struct {
 	Secret      Secret   // "secret" (with ${ENV} expansion) or "secret_file"
 	DailyBudget int      // "daily_budget": max fetches per China-time day; default 1000
 	Tickets     []string // "tickets": TicketJSAPI and/or TicketWxCard; classic and stable only
+	// TokenFile ("token_file"), if set, is a file that every replica keeps
+	// holding the app's current token (the bare value, mode 0640, replaced
+	// atomically). A relative path is taken relative to the config file.
+	TokenFile string
 }
 
 // App returns the app named name and whether there is one.

@@ -64,6 +64,7 @@ type rawApp struct {
 	SecretFile  *string  `yaml:"secret_file"`
 	DailyBudget *int     `yaml:"daily_budget"`
 	Tickets     []string `yaml:"tickets"`
+	TokenFile   string   `yaml:"token_file"`
 }
 
 // decode strictly decodes the single YAML document in data into raw and

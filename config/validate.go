@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -133,6 +134,7 @@ func (p *problems) refresh(r *Refresh) {
 
 func (p *problems) apps(apps []App) {
 	names := map[string]int{}
+	files := map[string]int{}
 	for i, a := range apps {
 		field := fmt.Sprintf("apps[%d]", i)
 		switch j, dup := names[a.Name]; {
@@ -175,6 +177,17 @@ func (p *problems) apps(apps []App) {
 			p.addf(field+".daily_budget", "%d is above WeChat's daily limit of %d for classic tokens", a.DailyBudget, MaxClassicBudget)
 		}
 		p.tickets(field, a)
+		if a.TokenFile != "" {
+			clean := filepath.Clean(a.TokenFile)
+			switch j, dup := files[clean]; {
+			case strings.HasSuffix(a.TokenFile, "/") || strings.HasSuffix(a.TokenFile, string(filepath.Separator)):
+				p.addf(field+".token_file", "%q names a directory (want a file path)", a.TokenFile)
+			case dup:
+				p.addf(field+".token_file", "same file as apps[%d].token_file", j)
+			default:
+				files[clean] = i
+			}
+		}
 	}
 }
 

@@ -36,6 +36,14 @@ func (t *term) retry() time.Duration {
 // step looks at one credential and fetches if it must. It returns when to
 // look again; an error ends the term.
 func (r *Refresher) step(ctx context.Context, g *election.Guard, c Cred, t *term, trig trigger) (time.Time, error) {
+	// At most Concurrency credentials are looked at or fetched at once, so
+	// a new term over thousands of credentials is no burst.
+	select {
+	case r.sem <- struct{}{}:
+		defer func() { <-r.sem }()
+	case <-ctx.Done():
+		return time.Time{}, nil
+	}
 	now := r.cfg.Now()
 	if t.stopped != "" {
 		// A permanent error: no loop. The next term tries once more.
@@ -102,12 +110,6 @@ func (r *Refresher) next(c Cred, snap tokenstore.Snapshot) time.Time {
 // fetch runs the write-ahead intent protocol once: intent and budget,
 // WeChat, publish.
 func (r *Refresher) fetch(ctx context.Context, g *election.Guard, c Cred, t *term, snap tokenstore.Snapshot, reason string, force bool) (time.Time, error) {
-	select {
-	case r.sem <- struct{}{}:
-		defer func() { <-r.sem }()
-	case <-ctx.Done():
-		return time.Time{}, nil
-	}
 	var access string
 	if c.Token != "" {
 		tok, ok := r.cfg.Cache.Get(c.Token)

@@ -18,7 +18,9 @@ func from(t *testing.T, simURL, ip string) func(refresher.Fetcher) refresher.Fet
 	return func(refresher.Fetcher) refresher.Fetcher {
 		d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: 5 * time.Second}
 		hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
-			DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) { return d.DialContext(ctx, network, addr) },
+			DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+				return d.DialContext(ctx, network, addr)
+			},
 		}}
 		f, err := fetcher.New(fetcher.Config{BaseURL: simURL, WeComBaseURL: simURL, HTTPClient: hc})
 		if err != nil {

@@ -22,6 +22,7 @@ import (
 	"github.com/wxtoken/wxtoken/election"
 	"github.com/wxtoken/wxtoken/fetcher"
 	"github.com/wxtoken/wxtoken/refresher"
+	"github.com/wxtoken/wxtoken/tokenfile"
 	"github.com/wxtoken/wxtoken/tokenstore"
 )
 
@@ -59,6 +60,7 @@ type Replica struct {
 	refr    *refresher.Refresher
 	elector *election.Elector
 	api     *api.API
+	sink    *tokenfile.Sink // nil when no app has a token_file
 }
 
 // New connects to etcd (or starts the embedded one), opens the listener and
@@ -115,7 +117,7 @@ func New(opts Options) (*Replica, error) {
 	var apps []api.App
 	var creds []refresher.Cred
 	for _, a := range cfg.Apps {
-		apps = append(apps, api.App{Name: a.Name, Kind: a.Kind, AppID: a.AppID, Tickets: a.Tickets})
+		apps = append(apps, api.App{Name: a.Name, Kind: a.Kind, AppID: a.AppID, Tickets: a.Tickets, Budget: a.DailyBudget})
 		token := tokenstore.CredName(a.Name, "token")
 		creds = append(creds, refresher.Cred{Name: token, App: a.Name, Kind: a.Kind, AppID: a.AppID, Secret: a.Secret.Reveal(), Budget: a.DailyBudget})
 		for _, t := range a.Tickets {
@@ -141,15 +143,24 @@ func New(opts Options) (*Replica, error) {
 			return nil, err
 		}
 	}
+	self := &apiRef{}
+	routes, err := appRoutes(cfg, self, log, opts.Now)
+	if err != nil {
+		return nil, err
+	}
 	r.api, err = api.New(api.Config{
 		Cache: r.cache, Store: r.store, Apps: apps, Node: cfg.Node,
 		Margin: cfg.Refresh.Margin, Overlap: cfg.Refresh.Overlap,
 		Leader: func(ctx context.Context) (string, error) {
 			return election.Leader(ctx, r.etcd, r.store.Keys().Election())
 		},
-		Metrics: []api.MetricsWriter{metrics}, Logger: log, Now: opts.Now,
+		Metrics: []api.MetricsWriter{metrics}, Routes: routes, Logger: log, Now: opts.Now,
 	})
 	if err != nil {
+		return nil, err
+	}
+	self.api = r.api
+	if r.sink, err = tokenSink(cfg, r.cache, log, opts.Now); err != nil {
 		return nil, err
 	}
 	ok = true
@@ -180,6 +191,9 @@ func (r *Replica) Run(ctx context.Context) error {
 		go func() { defer wg.Done(); f() }()
 	}
 	start(func() { _ = r.cache.Run(bg) })
+	if r.sink != nil {
+		start(func() { _ = r.sink.Run(bg) })
+	}
 	start(func() {
 		_ = r.store.Announce(bg, tokenstore.Presence{Node: r.cfg.Node, API: r.URL(), Candidate: r.cfg.Election.Candidate, Started: time.Now()}, r.cfg.Election.TTL)
 	})

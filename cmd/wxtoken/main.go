@@ -17,6 +17,9 @@ const usage = `usage: wxtoken <command> [flags]
 commands:
   serve       run a replica (--config FILE, or --demo)
   wechat-sim  run the WeChat simulator (--listen ADDR)
+  get         print an app's access token (APP; --json, -q)
+  invalidate  report a dead token, print the current one (APP TOKEN; --json, -q)
+  status      print the cluster's state as a replica sees it (--json)
   version     print the version
 
 Run 'wxtoken <command> -h' for a command's flags.
@@ -55,6 +58,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return serve(ctx, args[1:], stdout, stderr)
 	case "wechat-sim":
 		return wechatSim(ctx, args[1:], stdout, stderr)
+	case "get":
+		return getCmd(ctx, args[1:], stdout, stderr)
+	case "invalidate":
+		return invalidateCmd(ctx, args[1:], stdout, stderr)
+	case "status":
+		return statusCmd(ctx, args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "wxtoken", version)
 		return nil

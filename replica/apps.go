@@ -1,0 +1,70 @@
+package replica
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/wxtoken/wxtoken/api"
+	"github.com/wxtoken/wxtoken/config"
+	"github.com/wxtoken/wxtoken/jssdk"
+	"github.com/wxtoken/wxtoken/tokenfile"
+	"github.com/wxtoken/wxtoken/tokenstore"
+	"github.com/wxtoken/wxtoken/wechatproxy"
+)
+
+// appRoutes builds the handlers for apps that the API mounts beside its
+// own: the WeChat proxy and JS-SDK signatures. They read tokens through
+// self, the API they are mounted on.
+func appRoutes(cfg *config.Config, self *apiRef, log *slog.Logger, now func() time.Time) ([]api.Route, error) {
+	upstreams := make(map[string]string, len(cfg.Apps))
+	for _, a := range cfg.Apps {
+		upstreams[a.Name] = cfg.WeChat.BaseURL
+		if a.Kind == config.KindWeCom {
+			upstreams[a.Name] = cfg.WeChat.WeComBaseURL
+		}
+	}
+	proxy, err := wechatproxy.New(wechatproxy.Config{Tokens: self, Upstreams: upstreams, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	sig, err := jssdk.New(jssdk.Config{Tickets: self, Now: now})
+	if err != nil {
+		return nil, err
+	}
+	return []api.Route{{Pattern: wechatproxy.Pattern, Handler: proxy}, {Pattern: jssdk.Pattern, Handler: sig}}, nil
+}
+
+// tokenSink returns the sink for the apps with a token_file, or nil.
+func tokenSink(cfg *config.Config, cache *tokenstore.Cache, log *slog.Logger, now func() time.Time) (*tokenfile.Sink, error) {
+	var files []tokenfile.File
+	for _, a := range cfg.Apps {
+		if a.TokenFile != "" {
+			files = append(files, tokenfile.File{Cred: tokenstore.CredName(a.Name, "token"), Path: a.TokenFile})
+		}
+	}
+	if len(files) == 0 {
+		return nil, nil
+	}
+	return tokenfile.New(tokenfile.Config{Source: cache, Files: files, Margin: cfg.Refresh.Margin, Logger: log, Now: now})
+}
+
+// apiRef forwards to the API once it exists: the routes that read tokens
+// through the API are built before it. New sets api before anything is
+// served.
+type apiRef struct{ api *api.API }
+
+var (
+	_ wechatproxy.Tokens = (*apiRef)(nil)
+	_ jssdk.Tickets      = (*apiRef)(nil)
+)
+
+func (r *apiRef) Token(app string) (api.TokenResponse, error) { return r.api.Token(app) }
+
+func (r *apiRef) Invalidate(ctx context.Context, app, token string) (api.TokenResponse, error) {
+	return r.api.Invalidate(ctx, app, token)
+}
+
+func (r *apiRef) App(name string) (api.App, bool) { return r.api.App(name) }
+
+func (r *apiRef) Ticket(app, typ string) (api.TicketResponse, error) { return r.api.Ticket(app, typ) }
