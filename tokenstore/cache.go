@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
+	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -208,9 +209,7 @@ func (c *Cache) listAndWatch(ctx context.Context, bo backoff.BackOff) error {
 	if err != nil {
 		return err
 	}
-	for _, kv := range resp.Kvs {
-		c.applyKV(kv.Key, kv.Value)
-	}
+	c.applyList(resp.Kvs)
 	c.noteRev(resp.Header.Revision)
 	c.loadOnce.Do(func() { close(c.loaded) })
 
@@ -249,13 +248,52 @@ func (c *Cache) noteRev(rev int64) {
 	}
 }
 
-func (c *Cache) applyKV(key, val []byte) {
+// applyList applies a full listing, adding every new credential to the
+// slot map in one copy (a cold start of thousands stays linear).
+func (c *Cache) applyList(kvs []*mvccpb.KeyValue) {
+	recs := make([]*Record, 0, len(kvs))
+	for _, kv := range kvs {
+		if r := c.decode(kv.Key, kv.Value); r != nil {
+			recs = append(recs, r)
+		}
+	}
+	c.mu.Lock()
+	cur := *c.slots.Load()
+	var next map[string]*atomic.Pointer[Record]
+	for _, r := range recs {
+		if _, ok := cur[r.Cred]; ok {
+			continue
+		}
+		if next == nil {
+			next = make(map[string]*atomic.Pointer[Record], len(cur)+len(recs))
+			for k, v := range cur {
+				next[k] = v
+			}
+		}
+		next[r.Cred] = new(atomic.Pointer[Record])
+	}
+	if next != nil {
+		c.slots.Store(&next)
+	}
+	c.mu.Unlock()
+	for _, r := range recs {
+		c.apply(r)
+	}
+}
+
+func (c *Cache) decode(key, val []byte) *Record {
 	r := new(Record)
 	if err := json.Unmarshal(val, r); err != nil || r.Cred != strings.TrimPrefix(string(key), c.keys.Creds()) {
 		c.log.Warn("ignoring malformed record", "key", string(key))
-		return
+		return nil
 	}
-	c.apply(r)
+	return r
+}
+
+func (c *Cache) applyKV(key, val []byte) {
+	if r := c.decode(key, val); r != nil {
+		c.apply(r)
+	}
 }
 
 // runProbe makes a small quorum read every probe interval, so that Synced
