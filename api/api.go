@@ -62,11 +62,8 @@ type Config struct {
 	// Leader names the current leader, for status.
 	Leader  func(ctx context.Context) (string, error)
 	Metrics []MetricsWriter
-	// Routes are extra handlers mounted beside the built-in ones (the
-	// WeChat proxy, JS-SDK signatures).
-	Routes []Route
-	Logger *slog.Logger
-	Now    func() time.Time
+	Logger  *slog.Logger
+	Now     func() time.Time
 }
 
 // API serves the HTTP API. It is an http.Handler, safe for concurrent use.
@@ -111,13 +108,19 @@ func New(cfg Config) (*API, error) {
 	a.mux.HandleFunc("GET /readyz", a.readyz)
 	a.mux.HandleFunc("GET /metrics", a.metrics)
 	a.mux.HandleFunc("GET /v1/status", a.status)
-	for _, rt := range cfg.Routes {
-		a.mux.Handle(rt.Pattern, rt.Handler)
-	}
 	a.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no such endpoint: "+r.Method+" "+r.URL.Path)
 	})
 	return a, nil
+}
+
+// Mount adds handlers beside the built-in ones (the WeChat proxy, JS-SDK
+// signatures). Call it before the API serves; it is not safe for use
+// concurrently with ServeHTTP.
+func (a *API) Mount(routes ...Route) {
+	for _, rt := range routes {
+		a.mux.Handle(rt.Pattern, rt.Handler)
+	}
 }
 
 // ServeHTTP implements http.Handler.

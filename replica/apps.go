@@ -1,7 +1,6 @@
 package replica
 
 import (
-	"context"
 	"log/slog"
 	"time"
 
@@ -16,7 +15,7 @@ import (
 // appRoutes builds the handlers for apps that the API mounts beside its
 // own: the WeChat proxy and JS-SDK signatures. They read tokens through
 // self, the API they are mounted on.
-func appRoutes(cfg *config.Config, self *apiRef, log *slog.Logger, now func() time.Time) ([]api.Route, error) {
+func appRoutes(cfg *config.Config, self *api.API, log *slog.Logger, now func() time.Time) ([]api.Route, error) {
 	upstreams := make(map[string]string, len(cfg.Apps))
 	for _, a := range cfg.Apps {
 		upstreams[a.Name] = cfg.WeChat.BaseURL
@@ -48,23 +47,3 @@ func tokenSink(cfg *config.Config, cache *tokenstore.Cache, log *slog.Logger, no
 	}
 	return tokenfile.New(tokenfile.Config{Source: cache, Files: files, Margin: cfg.Refresh.Margin, Logger: log, Now: now})
 }
-
-// apiRef forwards to the API once it exists: the routes that read tokens
-// through the API are built before it. New sets api before anything is
-// served.
-type apiRef struct{ api *api.API }
-
-var (
-	_ wechatproxy.Tokens = (*apiRef)(nil)
-	_ jssdk.Tickets      = (*apiRef)(nil)
-)
-
-func (r *apiRef) Token(app string) (api.TokenResponse, error) { return r.api.Token(app) }
-
-func (r *apiRef) Invalidate(ctx context.Context, app, token string) (api.TokenResponse, error) {
-	return r.api.Invalidate(ctx, app, token)
-}
-
-func (r *apiRef) App(name string) (api.App, bool) { return r.api.App(name) }
-
-func (r *apiRef) Ticket(app, typ string) (api.TicketResponse, error) { return r.api.Ticket(app, typ) }

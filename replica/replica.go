@@ -143,23 +143,22 @@ func New(opts Options) (*Replica, error) {
 			return nil, err
 		}
 	}
-	self := &apiRef{}
-	routes, err := appRoutes(cfg, self, log, opts.Now)
-	if err != nil {
-		return nil, err
-	}
 	r.api, err = api.New(api.Config{
 		Cache: r.cache, Store: r.store, Apps: apps, Node: cfg.Node,
 		Margin: cfg.Refresh.Margin, Overlap: cfg.Refresh.Overlap,
 		Leader: func(ctx context.Context) (string, error) {
 			return election.Leader(ctx, r.etcd, r.store.Keys().Election())
 		},
-		Metrics: []api.MetricsWriter{metrics}, Routes: routes, Logger: log, Now: opts.Now,
+		Metrics: []api.MetricsWriter{metrics}, Logger: log, Now: opts.Now,
 	})
 	if err != nil {
 		return nil, err
 	}
-	self.api = r.api
+	routes, err := appRoutes(cfg, r.api, log, opts.Now)
+	if err != nil {
+		return nil, err
+	}
+	r.api.Mount(routes...)
 	if r.sink, err = tokenSink(cfg, r.cache, log, opts.Now); err != nil {
 		return nil, err
 	}
