@@ -145,6 +145,14 @@ func (r *Refresher) fetch(ctx context.Context, g *election.Guard, c Cred, t *ter
 	r.log.Info("fetching", "cred", c.Name, "reason", reason, "seq", in.Seq, "forced", force)
 	tok, err := r.call(fctx, c, access, force)
 	r.cfg.Metrics.fetch(c.Name, err)
+	if tok.Attempts > 1 && !r.cfg.SkipIntent {
+		// The budget counts WeChat calls: add the fetcher's retries.
+		cctx, cancel := context.WithTimeout(ctx, r.cfg.FetchTimeout)
+		if cerr := r.cfg.Store.CountExtra(cctx, g, c.Name, snap.Day, tok.Attempts-1); cerr != nil {
+			r.log.Warn("count retries against the budget", "cred", c.Name, "err", cerr)
+		}
+		cancel()
+	}
 	if err != nil {
 		return r.failed(ctx, g, c, t, intentRev, err)
 	}

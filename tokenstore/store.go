@@ -304,3 +304,34 @@ func (s *Store) WatchReports(ctx context.Context, fn func(cred string, seq uint6
 		}
 	}
 }
+
+// CountExtra adds n calls to a credential's budget of day, fenced by f:
+// the retries inside one fetch, which BeginFetch counted as one.
+func (s *Store) CountExtra(ctx context.Context, f Fence, cred, day string, n int) error {
+	key := s.keys.Budget(cred, day)
+	for ctx.Err() == nil {
+		resp, err := s.c.Get(ctx, key)
+		if err != nil {
+			return fmt.Errorf("count extra %s: %w", cred, err)
+		}
+		var b Budget
+		var rev int64
+		if len(resp.Kvs) > 0 {
+			if err := json.Unmarshal(resp.Kvs[0].Value, &b); err != nil {
+				return fmt.Errorf("count extra %s: %w", cred, err)
+			}
+			rev = resp.Kvs[0].ModRevision
+		}
+		b.Count += n
+		val, _ := json.Marshal(b)
+		tr, err := s.c.Txn(ctx).If(f.Cmp(), clientv3.Compare(clientv3.ModRevision(key), "=", rev)).
+			Then(clientv3.OpPut(key, string(val))).Commit()
+		if err != nil {
+			return fmt.Errorf("count extra %s: %w", cred, err)
+		}
+		if tr.Succeeded {
+			return nil
+		}
+	}
+	return ctx.Err()
+}
