@@ -9,19 +9,10 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.etcd.io/etcd/tests/v3/framework/integration"
 
 	"github.com/wxtoken/wxtoken/election"
+	"github.com/wxtoken/wxtoken/internal/etcdtest"
 )
-
-func newCluster(t *testing.T, size int) *integration.Cluster {
-	t.Helper()
-	integration.BeforeTestExternal(t)
-	clus := integration.NewCluster(t, &integration.ClusterConfig{Size: size, UseBridge: true})
-	t.Cleanup(func() { clus.Terminate(t) })
-	clus.WaitLeader(t)
-	return clus
-}
 
 func newElector(t *testing.T, c *clientv3.Client, node string) *election.Elector {
 	t.Helper()
@@ -85,7 +76,7 @@ func fencedPut(c *clientv3.Client, g *election.Guard, key, val string) (bool, er
 }
 
 func TestOneLeaderAtATimeAndResignOnStop(t *testing.T) {
-	clus := newCluster(t, 3)
+	clus := etcdtest.NewCluster(t, 3)
 	terms := make(chan term, 10)
 	stops := map[string]func(){}
 	for i, n := range []string{"a", "b", "c"} {
@@ -124,7 +115,7 @@ func TestOneLeaderAtATimeAndResignOnStop(t *testing.T) {
 }
 
 func TestPartitionedLeaderLosesLeadershipAndIsFenced(t *testing.T) {
-	clus := newCluster(t, 3)
+	clus := etcdtest.NewCluster(t, 3)
 	terms := make(chan term, 10)
 	for i, n := range []string{"a", "b", "c"} {
 		runElector(t, newElector(t, clus.Client(i), n), n, terms)
@@ -161,7 +152,7 @@ func TestPartitionedLeaderLosesLeadershipAndIsFenced(t *testing.T) {
 }
 
 func TestHoldoffStepsDownAndLetsOthersLead(t *testing.T) {
-	clus := newCluster(t, 1)
+	clus := etcdtest.NewCluster(t, 1)
 	refused := errors.New("refused")
 	aTerms := make(chan struct{}, 10)
 	ea := newElector(t, clus.Client(0), "a")
@@ -191,7 +182,7 @@ func TestHoldoffStepsDownAndLetsOthersLead(t *testing.T) {
 }
 
 func TestNewValidatesConfig(t *testing.T) {
-	clus := newCluster(t, 1)
+	clus := etcdtest.NewCluster(t, 1)
 	for _, tc := range []struct {
 		name string
 		cfg  election.Config

@@ -7,10 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"go.etcd.io/etcd/tests/v3/framework/integration"
-
 	"github.com/wxtoken/wxtoken/election"
 	"github.com/wxtoken/wxtoken/fetcher"
+	"github.com/wxtoken/wxtoken/internal/etcdtest"
 	"github.com/wxtoken/wxtoken/refresher"
 	"github.com/wxtoken/wxtoken/tokenstore"
 )
@@ -67,9 +66,7 @@ type fixture struct {
 
 func newFixture(t *testing.T) fixture {
 	t.Helper()
-	integration.BeforeTestExternal(t)
-	clus := integration.NewCluster(t, &integration.ClusterConfig{Size: 1})
-	t.Cleanup(func() { clus.Terminate(t) })
+	clus := etcdtest.NewCluster(t, 1)
 	c := clus.Client(0)
 	resp, err := c.Put(context.Background(), "/w/election/x", "leader")
 	if err != nil {

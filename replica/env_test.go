@@ -21,6 +21,7 @@ import (
 	"github.com/wxtoken/wxtoken/config"
 	"github.com/wxtoken/wxtoken/fetcher"
 	"github.com/wxtoken/wxtoken/fetcher/wechattest"
+	"github.com/wxtoken/wxtoken/internal/etcdtest"
 	"github.com/wxtoken/wxtoken/refresher"
 	"github.com/wxtoken/wxtoken/replica"
 )
@@ -68,10 +69,7 @@ func (s *syncBuffer) String() string {
 
 func newEnv(t *testing.T, members int, simCfg wechattest.Config) *env {
 	t.Helper()
-	integration.BeforeTestExternal(t)
-	clus := integration.NewCluster(t, &integration.ClusterConfig{Size: members, UseBridge: true})
-	t.Cleanup(func() { clus.Terminate(t) })
-	clus.WaitLeader(t)
+	clus := etcdtest.NewCluster(t, members)
 	sim := wechattest.NewServer(simCfg)
 	t.Cleanup(sim.Close)
 	sim.AddApp(appID, secret)

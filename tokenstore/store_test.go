@@ -10,20 +10,11 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.etcd.io/etcd/tests/v3/framework/integration"
 
 	"github.com/wxtoken/wxtoken/election"
+	"github.com/wxtoken/wxtoken/internal/etcdtest"
 	"github.com/wxtoken/wxtoken/tokenstore"
 )
-
-func newCluster(t *testing.T, size int) *integration.Cluster {
-	t.Helper()
-	integration.BeforeTestExternal(t)
-	clus := integration.NewCluster(t, &integration.ClusterConfig{Size: size, UseBridge: true})
-	t.Cleanup(func() { clus.Terminate(t) })
-	clus.WaitLeader(t)
-	return clus
-}
 
 // leaderKey writes a key standing in for an election leader key and
 // returns a guard on it.
@@ -43,7 +34,7 @@ func ctx(t *testing.T) context.Context {
 }
 
 func TestIntentPublishFencing(t *testing.T) {
-	clus := newCluster(t, 1)
+	clus := etcdtest.NewCluster(t, 1)
 	c := clus.Client(0)
 	s := tokenstore.New(c, "/w")
 	g := leaderKey(t, c, "/w/election/a")
@@ -95,7 +86,7 @@ func TestIntentPublishFencing(t *testing.T) {
 }
 
 func TestReportCreatedOnce(t *testing.T) {
-	clus := newCluster(t, 1)
+	clus := etcdtest.NewCluster(t, 1)
 	s := tokenstore.New(clus.Client(0), "/w")
 	var created atomic.Int64
 	var wg sync.WaitGroup
@@ -159,7 +150,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // TestInvariantMonotonicRecords: the cache serves the highest seq it has
 // seen; a lower seq written later is never served.
 func TestInvariantMonotonicRecords(t *testing.T) {
-	clus := newCluster(t, 1)
+	clus := etcdtest.NewCluster(t, 1)
 	c := clus.Client(0)
 	cache := runCache(t, c, 0)
 	putRecord(t, c, tokenstore.Record{Cred: "a/token", Value: "v5", Seq: 5})
@@ -185,7 +176,7 @@ func TestInvariantMonotonicRecords(t *testing.T) {
 // TestCacheSurvivesCutOffAndCatchesUp: a cache whose member is cut off
 // keeps serving, reports not synced, and catches up after.
 func TestCacheSurvivesCutOffAndCatchesUp(t *testing.T) {
-	clus := newCluster(t, 3)
+	clus := etcdtest.NewCluster(t, 3)
 	cache := runCache(t, clus.Client(0), 200*time.Millisecond)
 	putRecord(t, clus.Client(1), tokenstore.Record{Cred: "a/token", Value: "v1", Seq: 1})
 	if _, err := cache.Wait(ctx(t), "a/token", 0); err != nil {
