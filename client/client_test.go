@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/wxtoken/wxtoken/fetcher/wechattest"
 )
 
 // fakeReplica serves the token endpoints from a token it is told to hand
@@ -104,24 +106,6 @@ func (f *fakeReplica) holdRequests() (release func()) {
 	}
 }
 
-// manualClock is a clock for Config.Now.
-type manualClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *manualClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *manualClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 func newClient(t *testing.T, base string, now func() time.Time) *Client {
 	t.Helper()
 	c, err := New(Config{BaseURL: base, Now: now})
@@ -148,7 +132,7 @@ func TestNewBadBaseURL(t *testing.T) {
 
 func TestTokenCachedUntilExpiresIn(t *testing.T) {
 	f := newFakeReplica(t)
-	clock := &manualClock{t: time.Unix(1_700_000_000, 0)}
+	clock := wechattest.NewFakeClock(time.Unix(1_700_000_000, 0))
 	c := newClient(t, f.srv.URL, clock.Now)
 	ctx := context.Background()
 
