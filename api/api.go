@@ -74,7 +74,8 @@ type API struct {
 	log  *slog.Logger
 
 	reads, misses, reports atomic.Int64
-	reported               sync.Map // reportKey -> *reportCall
+	reported               sync.Map              // reportKey -> *reportCall
+	tokens                 map[string]*tokenSlot // by app; read-only after New
 }
 
 // New validates cfg and returns an API.
@@ -97,9 +98,11 @@ func New(cfg Config) (*API, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	a := &API{cfg: cfg, apps: map[string]App{}, mux: http.NewServeMux(), log: cfg.Logger.With("component", "api")}
+	a := &API{cfg: cfg, apps: map[string]App{}, mux: http.NewServeMux(), log: cfg.Logger.With("component", "api"),
+		tokens: map[string]*tokenSlot{}}
 	for _, app := range cfg.Apps {
 		a.apps[app.Name] = app
+		a.tokens[app.Name] = &tokenSlot{cred: tokenstore.CredName(app.Name, "token")}
 	}
 	a.mux.HandleFunc("GET /v1/apps/{app}/token", a.getToken)
 	a.mux.HandleFunc("POST /v1/apps/{app}/token/invalidate", a.invalidate)
@@ -123,8 +126,14 @@ func (a *API) Mount(routes ...Route) {
 	}
 }
 
-// ServeHTTP implements http.Handler.
-func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTTP(w, r) }
+// ServeHTTP implements http.Handler. Token reads skip the mux.
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if app, ok := tokenApp(r); ok {
+		a.serveToken(w, app)
+		return
+	}
+	a.mux.ServeHTTP(w, r)
+}
 
 // TokenResponse is the answer of the token endpoints.
 type TokenResponse struct {
@@ -233,7 +242,7 @@ func (a *API) Token(app string) (TokenResponse, error) {
 	if err != nil {
 		return TokenResponse{}, err
 	}
-	rec, keep, err := a.usable(tokenstore.CredName(ap.Name, "token"))
+	rec, keep, err := a.usable(a.tokenCred(ap.Name))
 	if err != nil {
 		return TokenResponse{}, err
 	}
@@ -312,14 +321,24 @@ func (a *API) Invalidate(ctx context.Context, app, token string) (TokenResponse,
 		a.reports.Add(1)
 		ctx, cancel := context.WithTimeout(ctx, a.cfg.InvalidateWait)
 		defer cancel()
-		if err := a.report(ctx, cred, cur.Seq); err != nil {
+		call, err := a.report(ctx, cred, cur.Seq)
+		if err != nil {
 			a.log.Warn("record invalidation report", "cred", cred, "seq", cur.Seq, "err", err)
 			return TokenResponse{}, &Error{Status: http.StatusServiceUnavailable, Code: "etcd_unavailable", Message: "cannot record the report: etcd unreachable"}
 		}
-		if _, err := a.cfg.Cache.Wait(ctx, cred, cur.Seq); err != nil {
-			return TokenResponse{}, &Error{Status: http.StatusServiceUnavailable, Code: "refresh_pending", Message: "the refresh did not arrive within " + a.cfg.InvalidateWait.String()}
+		newer := make(chan error, 1)
+		go func() { _, err := a.cfg.Cache.Wait(ctx, cred, cur.Seq); newer <- err }()
+		select {
+		case err := <-newer:
+			if err != nil {
+				return TokenResponse{}, &Error{Status: http.StatusServiceUnavailable, Code: "refresh_pending", Message: "the refresh did not arrive within " + a.cfg.InvalidateWait.String()}
+			}
+			a.reported.Delete(reportKey{cred, cur.Seq})
+		case <-call.rejected:
+			// WeChat still accepts the token: it is answered as current.
+			cancel()
+			<-newer
 		}
-		a.reported.Delete(reportKey{cred, cur.Seq})
 	}
 	rec, keep, err := a.usable(cred)
 	if err != nil {
@@ -336,32 +355,41 @@ type reportKey struct {
 // reportCall is one write of a report, shared by every caller on this
 // replica that reports the same record.
 type reportCall struct {
-	done chan struct{}
-	err  error
+	done     chan struct{} // closed once the report is written; err says how
+	err      error
+	rejected chan struct{} // closed if the leader finds the token alive
 }
 
 // report records, once per replica, that the record seq of cred failed,
-// and waits for that write (bounded by ctx).
-func (a *API) report(ctx context.Context, cred string, seq uint64) error {
-	c := &reportCall{done: make(chan struct{})}
-	if v, loaded := a.reported.LoadOrStore(reportKey{cred, seq}, c); loaded {
+// and waits for that write (bounded by ctx). The call's rejected channel
+// closes if the leader rejects the report.
+func (a *API) report(ctx context.Context, cred string, seq uint64) (*reportCall, error) {
+	key := reportKey{cred, seq}
+	c := &reportCall{done: make(chan struct{}), rejected: make(chan struct{})}
+	if v, loaded := a.reported.LoadOrStore(key, c); loaded {
 		c = v.(*reportCall)
 	} else {
 		go func() {
 			wctx, cancel := context.WithTimeout(context.Background(), a.cfg.InvalidateWait)
 			defer cancel()
-			_, c.err = a.cfg.Store.Report(wctx, tokenstore.Report{Cred: cred, Seq: seq, Node: a.cfg.Node, At: a.cfg.Now()})
-			if c.err != nil {
-				a.reported.Delete(reportKey{cred, seq}) // let a later caller try again
-			}
+			stored, rev, err := a.cfg.Store.Report(wctx, tokenstore.Report{Cred: cred, Seq: seq, Node: a.cfg.Node, At: a.cfg.Now()})
+			c.err = err
 			close(c.done)
+			if err != nil {
+				a.reported.Delete(key) // let a later caller try again
+				return
+			}
+			if stored.Rejected || a.cfg.Store.WaitRejected(wctx, cred, seq, rev) == nil {
+				a.reported.Delete(key) // a later report is judged afresh
+				close(c.rejected)
+			}
 		}()
 	}
 	select {
 	case <-c.done:
-		return c.err
+		return c, c.err
 	case <-ctx.Done():
-		return ctx.Err()
+		return nil, ctx.Err()
 	}
 }
 

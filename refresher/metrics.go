@@ -17,6 +17,7 @@ type Metrics struct {
 	budgetRefusals  atomic.Int64
 	hostRefusals    atomic.Int64
 	danglingIntents atomic.Int64
+	reportsRejected atomic.Int64
 
 	mu      sync.Mutex
 	fetches map[[2]string]int64 // {cred, result} -> count
@@ -78,6 +79,7 @@ func (m *Metrics) WritePrometheus(w io.Writer) {
 	fmt.Fprintf(w, "# HELP wxtoken_budget_refusals_total Fetches refused because the daily budget was used up.\n# TYPE wxtoken_budget_refusals_total counter\nwxtoken_budget_refusals_total %d\n", m.budgetRefusals.Load())
 	fmt.Fprintf(w, "# HELP wxtoken_host_refusals_total Times WeChat refused this host (40164, 8950x) and it stepped down.\n# TYPE wxtoken_host_refusals_total counter\nwxtoken_host_refusals_total %d\n", m.hostRefusals.Load())
 	fmt.Fprintf(w, "# HELP wxtoken_dangling_intents_total Unfinished fetches of a previous leader waited out.\n# TYPE wxtoken_dangling_intents_total counter\nwxtoken_dangling_intents_total %d\n", m.danglingIntents.Load())
+	fmt.Fprintf(w, "# HELP wxtoken_reports_rejected_total Reports of a token that WeChat still accepted.\n# TYPE wxtoken_reports_rejected_total counter\nwxtoken_reports_rejected_total %d\n", m.reportsRejected.Load())
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	fmt.Fprint(w, "# HELP wxtoken_fetches_total WeChat fetches by credential and result.\n# TYPE wxtoken_fetches_total counter\n")

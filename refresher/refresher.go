@@ -94,9 +94,13 @@ type Config struct {
 	// Holdoff is how long a leader refused by WeChat for its host stays out
 	// of the election.
 	Holdoff time.Duration
-	Metrics *Metrics
-	Logger  *slog.Logger
-	Now     func() time.Time
+	// CheckToken, if set, asks WeChat whether a reported token still works
+	// (getcallbackip). A report of a live token is rejected instead of
+	// refreshing it, so that a caller's mistake kills no valid token.
+	CheckToken func(ctx context.Context, c Cred, token string) (alive bool, err error)
+	Metrics    *Metrics
+	Logger     *slog.Logger
+	Now        func() time.Time
 	// SkipIntent disables the write-ahead intent and fencing. It exists
 	// only so that the fault suite can show its checker catching the bug.
 	SkipIntent bool

@@ -147,7 +147,7 @@ func TestPermanentErrorStopsWithoutLoop(t *testing.T) {
 	r := newRefresher(t, f, fc, 0)
 	f.lead(t, r)
 	waitFor(t, "blocked", func() bool { return r.Metrics().Blocked("shop/token") == "permanent" })
-	if _, err := f.store.Report(context.Background(), tokenstore.Report{Cred: "shop/token", Seq: 0}); err != nil {
+	if _, _, err := f.store.Report(context.Background(), tokenstore.Report{Cred: "shop/token", Seq: 0}); err != nil {
 		t.Fatal(err)
 	}
 	// The report reaches the loop, which must not call again; a budget of

@@ -81,6 +81,13 @@ func (r *Refresher) step(ctx context.Context, g *election.Guard, c Cred, t *term
 			}
 			return r.next(c, snap), nil
 		}
+		if r.alive(ctx, c, snap) {
+			rep := tokenstore.Report{Cred: c.Name, Seq: trig.seq, Node: r.cfg.Node, At: now}
+			if err := r.cfg.Store.RejectReport(ctx, g, rep); err != nil {
+				r.log.Warn("reject report", "cred", c.Name, "err", err)
+			}
+			return r.next(c, snap), nil
+		}
 		reason = "reported dead"
 		force = c.Kind == KindStable && snap.Budget.Forced < ForceLimit
 	case snap.Record == nil:
@@ -91,6 +98,26 @@ func (r *Refresher) step(ctx context.Context, g *election.Guard, c Cred, t *term
 		return snap.Record.RefreshAt, nil
 	}
 	return r.fetch(ctx, g, c, t, snap, reason, force)
+}
+
+// alive asks WeChat whether the reported token of snap still works. Any
+// doubt (no checker, an error) counts as dead: the report is served.
+func (r *Refresher) alive(ctx context.Context, c Cred, snap tokenstore.Snapshot) bool {
+	if r.cfg.CheckToken == nil || c.Token != "" || snap.Record == nil {
+		return false
+	}
+	cctx, cancel := context.WithTimeout(ctx, r.cfg.FetchTimeout)
+	defer cancel()
+	alive, err := r.cfg.CheckToken(cctx, c, snap.Record.Value)
+	if err != nil {
+		r.log.Warn("check reported token", "cred", c.Name, "err", err)
+		return false
+	}
+	if alive {
+		r.cfg.Metrics.reportsRejected.Add(1)
+		r.log.Warn("report of a token that WeChat still accepts: not refreshing", "cred", c.Name, "seq", snap.Seq())
+	}
+	return alive
 }
 
 func (r *Refresher) load(ctx context.Context, c Cred, now time.Time) (tokenstore.Snapshot, error) {
@@ -255,7 +282,7 @@ func (r *Refresher) failed(ctx context.Context, g *election.Guard, c Cred, t *te
 	case fetcher.TokenDead:
 		// A ticket call with a dead token: report the token, retry after.
 		if tok, ok := r.cfg.Cache.Get(c.Token); ok {
-			_, _ = r.cfg.Store.Report(ctx, tokenstore.Report{Cred: c.Token, Seq: tok.Seq, Node: r.cfg.Node, At: now})
+			_, _, _ = r.cfg.Store.Report(ctx, tokenstore.Report{Cred: c.Token, Seq: tok.Seq, Node: r.cfg.Node, At: now})
 		}
 		next = now.Add(t.retry())
 	default:

@@ -30,6 +30,8 @@ func startEmbedded(dir string, timeout time.Duration) (*embedded, error) {
 	cfg.Name = "wxtoken"
 	cfg.Dir = filepath.Join(dir, "etcd")
 	cfg.LogLevel = "error"
+	// The member's own logs stay quiet: its shutdown errors are not ours.
+	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
 	cfg.AutoCompactionMode = embed.CompactorModeRevision
 	cfg.AutoCompactionRetention = "10000"
 	client, err := freeURL()

@@ -2,6 +2,7 @@ package replica_test
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -32,12 +33,20 @@ func TestCredentialKinds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fresh, _, err := invalidate(r.URL(), "mini", mini.AccessToken)
-	if err != nil || fresh.AccessToken == mini.AccessToken {
-		t.Fatalf("stable invalidate: %+v, %v; want a new token", fresh, err)
+	// A live stable token reported dead is left alone ...
+	if same, _, err := invalidate(r.URL(), "mini", mini.AccessToken); err != nil || same.AccessToken != mini.AccessToken {
+		t.Fatalf("report of a live stable token: %+v, %v; want it back", same, err)
 	}
-	if e.sim.Valid(mini.AccessToken, time.Now()) {
-		t.Error("the reported stable token is still valid: the refresh was not forced")
+	// ... a dead one (another system forced a refresh) is force-refreshed.
+	resp, err := http.Post(e.sim.URL+"/cgi-bin/stable_token", "application/json", strings.NewReader(
+		`{"grant_type":"client_credential","appid":"wxmini0000000001","secret":"mini-secret-0001","force_refresh":true}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	fresh, _, err := invalidate(r.URL(), "mini", mini.AccessToken)
+	if err != nil || fresh.AccessToken == mini.AccessToken || !e.sim.Valid(fresh.AccessToken, time.Now()) {
+		t.Fatalf("stable invalidate: %+v, %v; want a new, valid token", fresh, err)
 	}
 	// Two lifetimes of every kind; then check the ledger.
 	start := time.Now()
@@ -53,8 +62,8 @@ func TestCredentialKinds(t *testing.T) {
 			forced++
 		}
 	}
-	if forced != 1 {
-		t.Errorf("forced stable refreshes: %d, want 1", forced)
+	if forced != 2 { // the other system's and ours
+		t.Errorf("forced stable refreshes: %d, want 2", forced)
 	}
 	// A 6 s WeCom token is asked for at most twice a lifetime.
 	if wecom > 2*int(time.Since(start)/(6*time.Second))+4 {

@@ -106,13 +106,13 @@ func New(opts Options) (*Replica, error) {
 
 	r.store = tokenstore.New(r.etcd, cfg.Etcd.Prefix)
 	r.cache = tokenstore.NewCache(tokenstore.CacheConfig{Client: r.etcd, Prefix: cfg.Etcd.Prefix, Logger: log})
-	fetch := opts.Fetcher
-	if fetch == nil {
-		fc, err := fetcher.New(fetcher.Config{BaseURL: cfg.WeChat.BaseURL, WeComBaseURL: cfg.WeChat.WeComBaseURL, Logger: log})
-		if err != nil {
-			return nil, fmt.Errorf("wechat: %w", err)
-		}
-		fetch = fc
+	fc, err := fetcher.New(fetcher.Config{BaseURL: cfg.WeChat.BaseURL, WeComBaseURL: cfg.WeChat.WeComBaseURL, Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("wechat: %w", err)
+	}
+	var fetch refresher.Fetcher = fc
+	if opts.Fetcher != nil {
+		fetch = opts.Fetcher
 	}
 	var apps []api.App
 	var creds []refresher.Cred
@@ -130,6 +130,7 @@ func New(opts Options) (*Replica, error) {
 		Before: cfg.Refresh.Before, Jitter: cfg.Refresh.Jitter, FetchTimeout: cfg.Refresh.FetchTimeout,
 		WindowMargin: cfg.Refresh.Margin, Overlap: cfg.Refresh.Overlap, Concurrency: cfg.Refresh.Concurrency,
 		Holdoff: cfg.Election.Holdoff, Metrics: metrics, Logger: log, Now: opts.Now, SkipIntent: opts.SkipIntent,
+		CheckToken: checkToken(fc, cfg.WeChat.WeComBaseURL),
 	})
 	if err != nil {
 		return nil, err
@@ -164,6 +165,24 @@ func New(opts Options) (*Replica, error) {
 	}
 	ok = true
 	return r, nil
+}
+
+// checkToken asks WeChat's getcallbackip whether a token still works.
+func checkToken(fc *fetcher.Client, wecomBase string) func(context.Context, refresher.Cred, string) (bool, error) {
+	return func(ctx context.Context, c refresher.Cred, token string) (bool, error) {
+		base := ""
+		if c.Kind == refresher.KindWeCom {
+			base = wecomBase
+		}
+		_, err := fc.CallbackIP(ctx, base, token)
+		switch {
+		case err == nil:
+			return true, nil
+		case fetcher.ClassOf(err) == fetcher.TokenDead:
+			return false, nil
+		}
+		return false, err
+	}
 }
 
 // Addr is the address the HTTP API listens on.

@@ -47,6 +47,7 @@ func TestSinkAgainstReplica(t *testing.T) {
 	const changes = 15
 	for range changes {
 		cur := env.Current(t, replicatest.App, "token").Value
+		env.KillToken(t, replicatest.App)
 		if _, err := c.Invalidate(ctx, replicatest.App, cur); err != nil {
 			t.Fatalf("Invalidate: %v", err)
 		}

@@ -60,12 +60,15 @@ type Budget struct {
 	Forced int `json:"forced,omitempty"`
 }
 
-// Report says that the credential of Seq failed at a caller.
+// Report says that the credential of Seq failed at a caller. The leader
+// answers it by publishing a newer record, or, when WeChat says the token
+// still works, by marking it Rejected.
 type Report struct {
-	Cred string    `json:"-"`
-	Seq  uint64    `json:"seq"`
-	Node string    `json:"node"`
-	At   time.Time `json:"at"`
+	Cred     string    `json:"-"`
+	Seq      uint64    `json:"seq"`
+	Node     string    `json:"node"`
+	At       time.Time `json:"at"`
+	Rejected bool      `json:"rejected,omitempty"`
 }
 
 // State is the leader's view of one credential, for status and metrics.

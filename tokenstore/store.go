@@ -174,17 +174,66 @@ func (s *Store) AbortFetch(ctx context.Context, f Fence, cred string, intentRev 
 }
 
 // Report records that the credential's record of seq failed. Only the
-// first report of a seq creates the key; created says whether this one did.
-func (s *Store) Report(ctx context.Context, r Report) (created bool, err error) {
+// first report of a seq creates the key; the answer is the report as
+// stored (this one, or an earlier one, possibly rejected already) and its
+// revision, from which WaitRejected can watch.
+func (s *Store) Report(ctx context.Context, r Report) (Report, int64, error) {
 	key := s.keys.Report(r.Cred, r.Seq)
 	val, _ := json.Marshal(r)
 	resp, err := s.c.Txn(ctx).If(
 		clientv3.Compare(clientv3.CreateRevision(key), "=", 0),
-	).Then(clientv3.OpPut(key, string(val))).Commit()
+	).Then(clientv3.OpPut(key, string(val))).Else(clientv3.OpGet(key)).Commit()
 	if err != nil {
-		return false, fmt.Errorf("report %s: %w", r.Cred, err)
+		return Report{}, 0, fmt.Errorf("report %s: %w", r.Cred, err)
 	}
-	return resp.Succeeded, nil
+	if resp.Succeeded {
+		return r, resp.Header.Revision, nil
+	}
+	stored := r
+	if kvs := resp.Responses[0].GetResponseRange().Kvs; len(kvs) > 0 {
+		if err := json.Unmarshal(kvs[0].Value, &stored); err != nil {
+			return Report{}, 0, fmt.Errorf("report %s: %w", r.Cred, err)
+		}
+		stored.Cred = r.Cred
+	}
+	return stored, resp.Header.Revision, nil
+}
+
+// RejectReport marks a report rejected (the token still works), so that
+// the callers waiting on it get the current token back, then deletes it,
+// so that a later report of the same record is judged afresh. Both writes
+// are fenced by f.
+func (s *Store) RejectReport(ctx context.Context, f Fence, r Report) error {
+	r.Rejected = true
+	val, _ := json.Marshal(r)
+	key := s.keys.Report(r.Cred, r.Seq)
+	exists := clientv3.Compare(clientv3.CreateRevision(key), ">", 0)
+	if _, err := s.c.Txn(ctx).If(f.Cmp(), exists).Then(clientv3.OpPut(key, string(val))).Commit(); err != nil {
+		return fmt.Errorf("reject report %s: %w", r.Cred, err)
+	}
+	if _, err := s.c.Txn(ctx).If(f.Cmp()).Then(clientv3.OpDelete(key)).Commit(); err != nil {
+		return fmt.Errorf("reject report %s: %w", r.Cred, err)
+	}
+	return nil
+}
+
+// WaitRejected blocks until the report on cred's seq is marked rejected
+// after revision rev (nil), or ctx ends, or the watch fails (its error).
+func (s *Store) WaitRejected(ctx context.Context, cred string, seq uint64, rev int64) error {
+	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
+	defer cancel()
+	for wr := range s.c.Watch(wctx, s.keys.Report(cred, seq), clientv3.WithRev(rev+1)) {
+		if err := wr.Err(); err != nil {
+			return err
+		}
+		for _, ev := range wr.Events {
+			var r Report
+			if ev.Type == clientv3.EventTypePut && json.Unmarshal(ev.Kv.Value, &r) == nil && r.Rejected {
+				return nil
+			}
+		}
+	}
+	return ctx.Err()
 }
 
 // DeleteReport removes one report, fenced by f.
@@ -288,8 +337,9 @@ func (s *Store) WatchReports(ctx context.Context, fn func(cred string, seq uint6
 					break
 				}
 				for _, ev := range wr.Events {
-					if ev.Type != clientv3.EventTypePut {
-						continue
+					var r Report
+					if ev.Type != clientv3.EventTypePut || json.Unmarshal(ev.Kv.Value, &r) != nil || r.Rejected {
+						continue // deletions, and the leader's own rejections
 					}
 					if cred, seq, ok := s.keys.ParseReport(string(ev.Kv.Key)); ok {
 						fn(cred, seq)

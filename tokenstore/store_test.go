@@ -94,11 +94,11 @@ func TestReportCreatedOnce(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			ok, err := s.Report(ctx(t), tokenstore.Report{Cred: "app/token", Seq: 7, Node: fmt.Sprint(i)})
+			stored, _, err := s.Report(ctx(t), tokenstore.Report{Cred: "app/token", Seq: 7, Node: fmt.Sprint(i)})
 			if err != nil {
 				t.Error(err)
 			}
-			if ok {
+			if stored.Node == fmt.Sprint(i) {
 				created.Add(1)
 			}
 		}()

@@ -73,7 +73,18 @@ func TestClientCommands(t *testing.T) {
 			t.Errorf("status --json: got %q (%v), want leader and two credentials", out, err)
 		}
 	})
-	t.Run("invalidate", func(t *testing.T) {
+	t.Run("invalidate a live token", func(t *testing.T) {
+		out, _, err := runCmd("invalidate", "--addr", env.URL, "--json", "demo", cur.Value)
+		if err != nil {
+			t.Fatalf("invalidate: %v", err)
+		}
+		var tok client.Token
+		if err := json.Unmarshal([]byte(out), &tok); err != nil || tok.Seq != cur.Seq || tok.AccessToken != cur.Value {
+			t.Errorf("invalidate: got %q (%v), want the same token: WeChat still accepts it", out, err)
+		}
+	})
+	t.Run("invalidate a dead token", func(t *testing.T) {
+		env.KillToken(t, replicatest.App)
 		out, _, err := runCmd("invalidate", "--addr", env.URL, "--json", "demo", cur.Value)
 		if err != nil {
 			t.Fatalf("invalidate: %v", err)
