@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Builds the images of docker-compose.yml FROM scratch, out of static
+# binaries compiled here (CGO_ENABLED=0): no base image is pulled, so this
+# works on a machine that can reach no container registry.
+#
+#   deploy/build-images.sh            # both images
+#   deploy/build-images.sh wxtoken    # only wxtoken (also: etcd)
+#
+# Tags: $WXTOKEN_IMAGE (default wxtoken:latest) and $ETCD_IMAGE (default
+# wxtoken/etcd:<the etcd release in go.mod>). Needs go, docker, the host's
+# /etc/ssl/certs/ca-certificates.crt and /usr/share/zoneinfo.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+export PATH="$PATH:/usr/local/go/bin"
+
+certs=/etc/ssl/certs/ca-certificates.crt
+zoneinfo=/usr/share/zoneinfo
+for f in "$certs" "$zoneinfo"; do
+  [ -e "$f" ] || { echo "build-images: $f is missing on this host (install ca-certificates and tzdata)" >&2; exit 1; }
+done
+
+etcd_version=$(go list -m -f '{{.Version}}' go.etcd.io/etcd/server/v3)
+wxtoken_image=${WXTOKEN_IMAGE:-wxtoken:latest}
+etcd_image=${ETCD_IMAGE:-wxtoken/etcd:$etcd_version}
+version=$(git describe --tags --always --dirty 2>/dev/null || echo dev)
+which=${1:-all}
+case "$which" in all|wxtoken|etcd) ;; *) echo "usage: $0 [all|wxtoken|etcd]" >&2; exit 2 ;; esac
+
+ctx=$(mktemp -d "${TMPDIR:-/tmp}/wxtoken-images.XXXXXX")
+trap 'rm -rf "$ctx"' EXIT
+
+gobuild() { # gobuild OUT PACKAGE [LDFLAGS]
+  echo "== go build $2"
+  CGO_ENABLED=0 GOOS=linux go build -trimpath -ldflags "-s -w ${3:-}" -o "$1" "$2"
+}
+
+if [ "$which" != etcd ]; then
+  c=$ctx/wxtoken
+  mkdir -p "$c/bin" "$c/etc/ssl/certs" "$c/usr/share" "$c/data"
+  gobuild "$c/bin/wxtoken" ./cmd/wxtoken "-X main.version=$version"
+  gobuild "$c/bin/healthcheck" ./deploy/healthcheck
+  cp "$certs" "$c/etc/ssl/certs/ca-certificates.crt"
+  cp -a "$zoneinfo" "$c/usr/share/zoneinfo"
+  printf 'root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/var/lib/wxtoken:/sbin/nologin\n' >"$c/etc/passwd"
+  printf 'root:x:0:\nnonroot:x:65532:\n' >"$c/etc/group"
+  echo "== docker build $wxtoken_image"
+  docker build --quiet --build-arg "VERSION=$version" -t "$wxtoken_image" -f deploy/Dockerfile.wxtoken "$c"
+fi
+
+if [ "$which" != wxtoken ]; then
+  c=$ctx/etcd
+  mkdir -p "$c/bin" "$c/etc/ssl/certs"
+  gobuild "$c/bin/etcd" go.etcd.io/etcd/server/v3
+  gobuild "$c/bin/etcdctl" go.etcd.io/etcd/etcdctl/v3
+  cp "$certs" "$c/etc/ssl/certs/ca-certificates.crt"
+  echo "== docker build $etcd_image"
+  docker build --quiet --build-arg "VERSION=$etcd_version" -t "$etcd_image" -f deploy/Dockerfile.etcd "$c"
+fi
+
+echo "== built; to use these images with docker-compose.yml:"
+[ "$which" != etcd ] && echo "export WXTOKEN_IMAGE=$wxtoken_image"
+[ "$which" != wxtoken ] && echo "export ETCD_IMAGE=$etcd_image"
+exit 0
