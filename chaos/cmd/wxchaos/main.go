@@ -1,0 +1,118 @@
+// Command wxchaos runs wxtoken's fault-injection suite: real etcd, wxtoken
+// and WeChat-simulator processes on loopback, faults from a seeded
+// schedule, and a checker over the recorded history. It prints the
+// schedule first and a summary table last, writes report.json and
+// history.json to -out, and exits 1 when a check fails (2 when the harness
+// itself could not run).
+//
+//	go run ./chaos/cmd/wxchaos -seed 1              # the short run (about 4 minutes)
+//	go run ./chaos/cmd/wxchaos -soak -seed 7        # 30 minutes
+//	go run ./chaos/cmd/wxchaos -unsafe-skip-intent  # the broken build: must fail
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/wxtoken/wxtoken/chaos"
+)
+
+func main() {
+	os.Exit(run())
+}
+
+func run() int {
+	var cfg chaos.Config
+	flag.DurationVar(&cfg.Duration, "duration", 3*time.Minute+30*time.Second, "how long consumers read while faults are injected")
+	soak := flag.Bool("soak", false, "a 30-minute soak (sets -duration 30m and -read-every 100ms unless given)")
+	flag.Int64Var(&cfg.Seed, "seed", 0, "schedule seed (0: from the clock; printed, so a run can be replayed)")
+	flag.IntVar(&cfg.Replicas, "replicas", 4, "wxtoken replicas, 3 to 5 (all but the last are candidates)")
+	faults := flag.String("faults", "", "comma-separated fault kinds to draw from after the required ones (default: the default pool; \"all\" adds the known-weakness kinds)")
+	require := flag.String("require", "", "comma-separated fault kinds the run must inject (default: every kind the suite requires; \"none\")")
+	flag.DurationVar(&cfg.ReadEvery, "read-every", 25*time.Millisecond, "pause between a consumer's reads")
+	flag.BoolVar(&cfg.SkipIntent, "unsafe-skip-intent", false, "run the deliberately broken replicas; the checker must fail")
+	out := flag.String("out", "chaos-out", "directory for report.json, history.json and (with -keep) logs")
+	flag.BoolVar(&cfg.Keep, "keep", false, "keep data and process logs under -out/work")
+	flag.StringVar(&cfg.EtcdBin, "etcd-bin", "", "etcd binary (default: built from go.etcd.io/etcd/server/v3)")
+	flag.StringVar(&cfg.WxtokenBin, "wxtoken-bin", "", "wxtoken binary (default: built from ./cmd/wxtoken)")
+	t := chaos.DefaultTiming
+	flag.DurationVar(&t.ElectionTTL, "election-ttl", t.ElectionTTL, "replicas' election.ttl")
+	flag.DurationVar(&t.TokenTTL, "token-ttl", t.TokenTTL, "simulator's token lifetime")
+	flag.DurationVar(&t.Overlap, "overlap", t.Overlap, "simulator's overlap and replicas' refresh.overlap")
+	flag.DurationVar(&t.Before, "before", t.Before, "replicas' refresh.before")
+	flag.DurationVar(&t.Jitter, "jitter", t.Jitter, "replicas' refresh.jitter")
+	flag.DurationVar(&t.FetchTimeout, "fetch-timeout", t.FetchTimeout, "replicas' refresh.fetch_timeout")
+	flag.DurationVar(&t.Margin, "margin", t.Margin, "replicas' refresh.margin")
+	flag.Parse()
+	cfg.Timing = t
+
+	set := map[string]bool{}
+	flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if *soak {
+		if !set["duration"] {
+			cfg.Duration = 30 * time.Minute
+		}
+		if !set["read-every"] {
+			cfg.ReadEvery = 100 * time.Millisecond
+		}
+	}
+	if cfg.Seed == 0 {
+		cfg.Seed = time.Now().UnixNano() % 1_000_000
+	}
+	switch *faults {
+	case "":
+	case "all":
+		cfg.Pool = chaos.AllKinds
+	default:
+		cfg.Pool = strings.Split(*faults, ",")
+	}
+	switch *require {
+	case "":
+	case "none":
+		cfg.Required = []string{}
+	default:
+		cfg.Required = strings.Split(*require, ",")
+	}
+	if err := os.MkdirAll(*out, 0o755); err != nil {
+		fmt.Fprintln(os.Stderr, "wxchaos:", err)
+		return 2
+	}
+	if cfg.Keep {
+		cfg.Dir, _ = filepath.Abs(filepath.Join(*out, "work"))
+		if err := os.RemoveAll(cfg.Dir); err != nil {
+			fmt.Fprintln(os.Stderr, "wxchaos:", err)
+			return 2
+		}
+	}
+	fmt.Printf("wxchaos: seed %d; replay with: go run ./chaos/cmd/wxchaos -seed %d -duration %v%s\n",
+		cfg.Seed, cfg.Seed, cfg.Duration, map[bool]string{true: " -unsafe-skip-intent"}[cfg.SkipIntent])
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	res, err := chaos.Run(ctx, cfg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "wxchaos:", err)
+		return 2
+	}
+	if err := chaos.WriteJSON(filepath.Join(*out, "history.json"), res.History); err != nil {
+		fmt.Fprintln(os.Stderr, "wxchaos:", err)
+		return 2
+	}
+	if err := chaos.WriteJSON(filepath.Join(*out, "report.json"), res.Report); err != nil {
+		fmt.Fprintln(os.Stderr, "wxchaos:", err)
+		return 2
+	}
+	fmt.Print(res.Report.Table())
+	fmt.Printf("wxchaos: wrote %s and %s\n", filepath.Join(*out, "report.json"), filepath.Join(*out, "history.json"))
+	if !res.Report.OK() {
+		return 1
+	}
+	return 0
+}

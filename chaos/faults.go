@@ -1,0 +1,410 @@
+package chaos
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"syscall"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/wxtoken/wxtoken/chaos/checker"
+	"github.com/wxtoken/wxtoken/election"
+	"github.com/wxtoken/wxtoken/tokenstore"
+)
+
+// inject carries out one step and returns the fault as it happened.
+func (h *harness) inject(ctx context.Context, s Step) checker.Fault {
+	f := checker.Fault{Kind: s.Kind}
+	var err error
+	switch s.Kind {
+	case LeaderKill:
+		err = h.leaderKill(ctx, s, &f)
+	case LeaderPause:
+		err = h.duringFetch(ctx, s, &f, fault{Mode: "timeout"}, h.pause)
+	case LeaderPauseMinting:
+		err = h.duringFetch(ctx, s, &f, fault{Mode: "latency", Latency: s.Param.String()}, h.pause)
+	case LeaderKillMidFetch:
+		err = h.duringFetch(ctx, s, &f, fault{Mode: "timeout"}, h.killAndRestart)
+	case ReplicaBlackhole, ReplicaDelay:
+		err = h.cutReplica(ctx, s, &f)
+	case EtcdMemberRestart, EtcdQuorumLoss, EtcdClusterRestart:
+		err = h.etcdDown(ctx, s, &f)
+	case WeChatLate:
+		err = h.duringFetch(ctx, s, &f, fault{Mode: "latency", Latency: s.Param.String()}, func(ctx context.Context, _ *replica, s Step, f *checker.Fault) error {
+			f.Start = time.Now()
+			f.Detail = fmt.Sprintf("one call answered after %v, fetch timeout %v", s.Param, h.cfg.Timing.FetchTimeout)
+			err := sleep(ctx, s.Hold)
+			f.End = time.Now()
+			return err
+		})
+	default:
+		err = h.wechat(ctx, s, &f)
+	}
+	if err != nil && f.Missed == "" && f.Start.IsZero() {
+		f.Missed = err.Error()
+	} else if err != nil {
+		f.Detail = strings.TrimSpace(f.Detail + " (" + err.Error() + ")")
+	}
+	if f.End.IsZero() {
+		f.End = time.Now()
+	}
+	if f.Start.IsZero() {
+		f.Start = f.End
+	}
+	return f
+}
+
+func (h *harness) leaderKill(ctx context.Context, s Step, f *checker.Fault) error {
+	l, err := h.leader(ctx)
+	if err != nil {
+		return err
+	}
+	f.Target = l.name + " (leader)"
+	return h.killAndRestart(ctx, l, s, f)
+}
+
+// killAndRestart kills r with SIGKILL, waits the hold, and starts it again.
+func (h *harness) killAndRestart(ctx context.Context, r *replica, s Step, f *checker.Fault) error {
+	f.Start = time.Now()
+	if err := r.proc.kill(); err != nil {
+		return err
+	}
+	if err := sleep(ctx, s.Hold); err != nil {
+		return err
+	}
+	err := h.restart(ctx, r)
+	f.End = time.Now()
+	return err
+}
+
+// pause stops r with SIGSTOP for the hold, then continues it.
+func (h *harness) pause(ctx context.Context, r *replica, s Step, f *checker.Fault) error {
+	f.Start = time.Now()
+	if err := r.proc.signal(syscall.SIGSTOP); err != nil {
+		return err
+	}
+	err := sleep(ctx, s.Hold)
+	if cerr := r.proc.signal(syscall.SIGCONT); cerr != nil && err == nil {
+		err = cerr
+	}
+	f.End = time.Now()
+	return err
+}
+
+// restart starts r again, retrying while it exits at once (it cannot
+// start while etcd does not answer), until it answers /healthz.
+func (h *harness) restart(ctx context.Context, r *replica) error {
+	return poll(ctx, 30*time.Second, func(ctx context.Context) bool {
+		if !r.proc.running() {
+			if err := r.proc.start(); err != nil {
+				return false
+			}
+		}
+		return r.waitUp(ctx, 2*time.Second) == nil
+	})
+}
+
+// duringFetch arms a one-call WeChat fault for an app just before its next
+// planned refresh, waits until the leader's call takes it (so the call is
+// in flight, held or slowed by the simulator), and then acts on the leader.
+func (h *harness) duringFetch(ctx context.Context, s Step, f *checker.Fault, wf fault,
+	act func(context.Context, *replica, Step, *checker.Fault) error) error {
+	a := h.cfg.apps[s.App]
+	wf.Count, wf.AppID = 1, a.appID
+	taken := false
+	for try := 0; try < 2 && !taken; try++ {
+		if err := h.alignFetch(ctx, a); err != nil {
+			return err
+		}
+		if err := h.sim.setFault(ctx, wf); err != nil {
+			return err
+		}
+		taken = poll(ctx, 15*time.Second, func(ctx context.Context) bool {
+			mode, err := h.sim.faultMode(ctx)
+			return err == nil && mode == ""
+		}) == nil
+		if !taken {
+			_ = h.sim.clearFault(ctx)
+		}
+	}
+	if !taken {
+		return fmt.Errorf("no fetch of %s came twice within 15s of its planned time", a.name)
+	}
+	l, err := h.leader(ctx)
+	if err != nil {
+		return err
+	}
+	f.Target = fmt.Sprintf("%s (leader), fetching %s", l.name, a.name)
+	return act(ctx, l, s, f)
+}
+
+// alignFetch waits until shortly before app a's next planned refresh.
+func (h *harness) alignFetch(ctx context.Context, a app) error {
+	rec, err := h.record(ctx, a.name)
+	if err != nil {
+		return err
+	}
+	wait := time.Until(rec.RefreshAt) - 300*time.Millisecond
+	if wait > 2*h.cfg.Timing.TokenTTL {
+		return fmt.Errorf("%s: next refresh %v away", a.name, wait.Round(time.Second))
+	}
+	if wait > 0 {
+		return sleep(ctx, wait)
+	}
+	return nil
+}
+
+func (h *harness) cutReplica(ctx context.Context, s Step, f *checker.Fault) error {
+	var r *replica
+	if s.Replica < 0 {
+		l, err := h.leader(ctx)
+		if err != nil {
+			return err
+		}
+		r, f.Target = l, l.name+" (leader)"
+	} else {
+		r, f.Target = h.replicas[s.Replica], h.replicas[s.Replica].name
+	}
+	if s.Kind == ReplicaBlackhole {
+		a := h.cfg.apps[s.App]
+		if err := h.alignFetch(ctx, a); err != nil {
+			return err
+		}
+		f.Detail = "cut before a refresh of " + a.name
+	}
+	f.Start = time.Now()
+	if s.Kind == ReplicaBlackhole {
+		r.cut()
+	} else {
+		f.Detail = fmt.Sprintf("%v each way", s.Param)
+		r.slow(s.Param)
+	}
+	err := sleep(ctx, s.Hold)
+	r.heal()
+	f.End = time.Now()
+	return err
+}
+
+func (h *harness) etcdDown(ctx context.Context, s Step, f *checker.Fault) error {
+	var names []string
+	for _, i := range s.Members {
+		names = append(names, h.etcd.members[i].name)
+	}
+	f.Target = strings.Join(names, ",")
+	f.Start = time.Now()
+	for _, i := range s.Members {
+		if err := h.etcd.members[i].proc.kill(); err != nil {
+			return err
+		}
+	}
+	if err := sleep(ctx, s.Hold); err != nil {
+		return err
+	}
+	for _, i := range s.Members {
+		if err := h.etcd.members[i].proc.start(); err != nil {
+			return err
+		}
+	}
+	err := h.etcd.waitHealthy(ctx, 30*time.Second)
+	f.End = time.Now()
+	h.snapshot(ctx, s.Kind)
+	return err
+}
+
+// wechat injects a fault on one app's token calls, starting just before
+// its next planned refresh so that the fault meets at least one call.
+func (h *harness) wechat(ctx context.Context, s Step, f *checker.Fault) error {
+	a := h.cfg.apps[s.App]
+	if err := h.alignFetch(ctx, a); err != nil {
+		return err
+	}
+	wf := fault{AppID: a.appID}
+	switch s.Kind {
+	case WeChatBusy:
+		wf.Mode = "busy"
+	case WeChatSlow:
+		wf.Mode, wf.Latency = "latency", s.Param.String()
+		f.Detail = "answers after " + s.Param.String()
+	case WeChatTimeout:
+		wf.Mode = "timeout"
+	case WeChatQuota:
+		wf.Mode = "quota"
+	case WeChat5xx:
+		wf.Mode = "5xx"
+	case WeChatBadJSON:
+		wf.Mode = "badjson"
+	}
+	f.Target = "app " + a.name
+	if err := h.sim.setFault(ctx, wf); err != nil {
+		return err
+	}
+	f.Start = time.Now()
+	err := sleep(ctx, s.Hold)
+	if cerr := h.sim.clearFault(ctx); cerr != nil && err == nil {
+		err = cerr
+	}
+	if err == nil && s.Kind == WeChatQuota {
+		err = h.nextDay(ctx, a, f)
+	}
+	f.End = time.Now()
+	return err
+}
+
+// nextDay stands in for the China-time midnight that ends a quota block:
+// if the leader met 45009, it is restarted (gracefully), and its
+// successor fetches again.
+func (h *harness) nextDay(ctx context.Context, a app, f *checker.Fault) error {
+	ledger, err := h.sim.ledger(ctx)
+	if err != nil {
+		return err
+	}
+	hit := 0
+	for _, e := range ledger {
+		if e.AppID == a.appID && e.Errcode == 45009 && !e.At.Before(f.Start) {
+			hit++
+		}
+	}
+	if hit == 0 {
+		f.Detail = "no call met the quota"
+		return nil
+	}
+	l, err := h.leader(ctx)
+	if err != nil {
+		return err
+	}
+	f.Detail = fmt.Sprintf("%d calls refused; next day: %s restarted", hit, l.name)
+	if err := l.proc.stop(10 * time.Second); err != nil {
+		return err
+	}
+	return h.restart(ctx, l)
+}
+
+// settle waits, bounded, until a replica leads and every replica is ready.
+func (h *harness) settle(ctx context.Context) {
+	err := poll(ctx, 20*time.Second, func(ctx context.Context) bool {
+		if _, err := h.leaderNow(ctx); err != nil {
+			return false
+		}
+		for _, r := range h.replicas {
+			if !r.ready(ctx) {
+				return false
+			}
+		}
+		return true
+	})
+	if err != nil {
+		h.logf("  not settled: %v", err)
+	}
+}
+
+// leader waits, bounded, for a leader among the running replicas.
+func (h *harness) leader(ctx context.Context) (*replica, error) {
+	var l *replica
+	err := poll(ctx, 20*time.Second, func(ctx context.Context) bool {
+		var err error
+		l, err = h.leaderNow(ctx)
+		return err == nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w within 20s", errNoLeader)
+	}
+	return l, nil
+}
+
+func (h *harness) leaderNow(ctx context.Context) (*replica, error) {
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	name, err := election.Leader(ctx, h.cli, Prefix+"/election")
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range h.replicas {
+		if r.name == name && r.proc.running() {
+			return r, nil
+		}
+	}
+	return nil, errNoLeader
+}
+
+// record reads app's published token record from etcd.
+func (h *harness) record(ctx context.Context, name string) (tokenstore.Record, error) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	keys := tokenstore.Keys{Prefix: Prefix}
+	resp, err := h.cli.Get(ctx, keys.Cred(tokenstore.CredName(name, "token")))
+	if err != nil {
+		return tokenstore.Record{}, fmt.Errorf("read record of %s: %w", name, err)
+	}
+	if len(resp.Kvs) == 0 {
+		return tokenstore.Record{}, fmt.Errorf("no record of %s", name)
+	}
+	var rec tokenstore.Record
+	if err := json.Unmarshal(resp.Kvs[0].Value, &rec); err != nil {
+		return tokenstore.Record{}, fmt.Errorf("record of %s: %w", name, err)
+	}
+	return rec, nil
+}
+
+// readRecords takes one snapshot of every app's record; an app without
+// one shows as seq 0.
+func (h *harness) readRecords(ctx context.Context, after string) ([]checker.Snapshot, error) {
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	keys := tokenstore.Keys{Prefix: Prefix}
+	at := time.Now()
+	resp, err := h.cli.Get(ctx, keys.Creds(), clientv3.WithPrefix())
+	if err != nil {
+		return nil, err
+	}
+	found := map[string]tokenstore.Record{}
+	for _, kv := range resp.Kvs {
+		var rec tokenstore.Record
+		if json.Unmarshal(kv.Value, &rec) == nil {
+			found[rec.Cred] = rec
+		}
+	}
+	var out []checker.Snapshot
+	for _, a := range h.cfg.apps {
+		rec := found[tokenstore.CredName(a.name, "token")]
+		out = append(out, checker.Snapshot{At: at, App: a.name, Seq: rec.Seq, Token: rec.Value, After: after})
+	}
+	return out, nil
+}
+
+// snapshot records every app's record once etcd answers, bounded.
+func (h *harness) snapshot(ctx context.Context, after string) {
+	var snaps []checker.Snapshot
+	err := poll(ctx, 20*time.Second, func(ctx context.Context) bool {
+		var err error
+		snaps, err = h.readRecords(ctx, after)
+		return err == nil
+	})
+	if err != nil {
+		h.logf("  no etcd snapshot after %s: %v", after, err)
+		return
+	}
+	h.mu.Lock()
+	h.records = append(h.records, snaps...)
+	h.mu.Unlock()
+}
+
+// pollRecords snapshots the records every half second until ctx ends.
+func (h *harness) pollRecords(ctx context.Context) {
+	t := time.NewTicker(500 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if snaps, err := h.readRecords(ctx, ""); err == nil {
+			h.mu.Lock()
+			h.records = append(h.records, snaps...)
+			h.mu.Unlock()
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

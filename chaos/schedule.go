@@ -1,0 +1,216 @@
+package chaos
+
+import (
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Kinds of fault. Required lists those every run must inject; DefaultPool
+// those a run draws from; the rest show known weaknesses and run only when
+// asked for (Config.Pool).
+const (
+	LeaderKill         = "leader-kill"          // kill -9 the leader, restart it later
+	LeaderPause        = "leader-pause"         // SIGSTOP the leader while its WeChat call is in flight, longer than the TTL; then SIGCONT
+	ReplicaBlackhole   = "replica-blackhole"    // hold all traffic between one replica and etcd
+	ReplicaDelay       = "replica-delay"        // delay all traffic between one replica and etcd
+	EtcdMemberRestart  = "etcd-member-restart"  // kill -9 one etcd member, restart it from its data
+	EtcdQuorumLoss     = "etcd-quorum-loss"     // kill -9 two members for longer than the TTL, restart them
+	EtcdClusterRestart = "etcd-cluster-restart" // kill -9 every member, restart the cluster from its data
+	WeChatBusy         = "wechat-busy"          // token calls answer errcode -1
+	WeChatSlow         = "wechat-slow"          // token calls answer after a delay shorter than the fetch timeout
+	WeChatTimeout      = "wechat-timeout"       // token calls are held until the caller gives up
+	WeChatQuota        = "wechat-quota"         // token calls answer 45009; then the blocked leader is restarted (the next day)
+	WeChat5xx          = "wechat-5xx"           // token calls answer HTTP 502
+	WeChatBadJSON      = "wechat-badjson"       // token calls answer truncated JSON
+	LeaderKillMidFetch = "leader-kill-mid-fetch"
+	// WeChatLate answers one call after the caller gave up, minting a
+	// token nobody publishes.
+	WeChatLate = "wechat-late"
+	// LeaderPauseMinting pauses the leader while WeChat mints its token
+	// (the call is answered while the leader is stopped).
+	LeaderPauseMinting = "leader-pause-minting"
+)
+
+// Required are the fault kinds every run injects at least once.
+var Required = []string{
+	LeaderKill, LeaderPause, ReplicaBlackhole, ReplicaDelay,
+	EtcdMemberRestart, EtcdQuorumLoss, EtcdClusterRestart,
+	WeChatBusy, WeChatSlow, WeChatTimeout, WeChatQuota,
+}
+
+// DefaultPool are the kinds a run draws from once the required ones ran.
+var DefaultPool = append(slices.Clone(Required), WeChat5xx, WeChatBadJSON, LeaderKillMidFetch)
+
+// AllKinds are every kind the harness can inject.
+var AllKinds = append(slices.Clone(DefaultPool), WeChatLate, LeaderPauseMinting)
+
+// Step is one fault of a schedule.
+type Step struct {
+	Kind string
+	// Gap is the quiet time before the fault, after the system settled
+	// from the previous one.
+	Gap time.Duration
+	// Hold is how long the fault lasts.
+	Hold time.Duration
+	// Target names what the fault hits: "leader", a replica index, etcd
+	// member indexes, or an app index, by kind.
+	Replica int   // for replica faults: -1 the leader at the time, else an index
+	Members []int // for etcd faults
+	App     int   // for WeChat faults and faults aligned to a fetch
+	// Param is a latency or delay, by kind.
+	Param time.Duration
+}
+
+// planner draws a schedule from a seed.
+type planner struct {
+	rng      *rand.Rand
+	timing   Timing
+	replicas int
+	members  int
+	apps     int
+}
+
+func (p *planner) between(lo, hi time.Duration) time.Duration {
+	return (lo + time.Duration(p.rng.Int64N(int64(hi-lo)+1))).Round(100 * time.Millisecond)
+}
+
+func (p *planner) step(kind string) Step {
+	ttl := p.timing.ElectionTTL
+	s := Step{Kind: kind, Gap: p.between(4*time.Second, 7*time.Second), Replica: -1, App: p.rng.IntN(p.apps)}
+	switch kind {
+	case LeaderKill:
+		s.Hold = p.between(2*time.Second, 5*time.Second)
+	case LeaderKillMidFetch:
+		s.Hold = p.between(2*time.Second, 5*time.Second)
+		s.App = 0 // a stray classic fetch is the one that kills a token
+	case LeaderPause:
+		s.Hold = ttl + p.between(2*time.Second, 5*time.Second)
+		s.App = 0
+	case LeaderPauseMinting:
+		s.App = 0
+		s.Hold = ttl + p.between(3*time.Second, 5*time.Second)
+		s.Param = ttl + 2*time.Second
+	case ReplicaBlackhole:
+		// Cut just before a refresh, so the replica misses a publish.
+		s.Hold = p.between(6*time.Second, 14*time.Second)
+		if p.rng.IntN(2) == 0 {
+			s.Replica = p.rng.IntN(p.replicas)
+		}
+	case ReplicaDelay:
+		s.Hold = p.between(6*time.Second, 14*time.Second)
+		s.Param = p.between(200*time.Millisecond, 1200*time.Millisecond)
+		if p.rng.IntN(2) == 0 {
+			s.Replica = p.rng.IntN(p.replicas)
+		}
+	case EtcdMemberRestart:
+		s.Hold = p.between(2*time.Second, 6*time.Second)
+		s.Members = []int{p.rng.IntN(p.members)}
+	case EtcdQuorumLoss:
+		s.Hold = ttl + p.between(2*time.Second, 8*time.Second)
+		s.Members = p.rng.Perm(p.members)[:p.members/2+1]
+		slices.Sort(s.Members)
+	case EtcdClusterRestart:
+		s.Hold = p.between(1*time.Second, 4*time.Second)
+		for i := range p.members {
+			s.Members = append(s.Members, i)
+		}
+	case WeChatBusy, WeChat5xx, WeChatBadJSON:
+		s.Hold = p.between(4*time.Second, 10*time.Second)
+	case WeChatSlow:
+		s.Hold = p.between(8*time.Second, 16*time.Second)
+		s.Param = p.between(time.Second, p.timing.FetchTimeout-500*time.Millisecond)
+	case WeChatTimeout:
+		s.Hold = p.between(5*time.Second, 12*time.Second)
+	case WeChatQuota:
+		s.Hold = p.between(6*time.Second, 14*time.Second)
+	case WeChatLate:
+		s.App = 0
+		// Answered after the caller gave up and after its first retry
+		// (1 s later) began.
+		s.Param = p.timing.FetchTimeout + 1500*time.Millisecond
+		s.Hold = s.Param + time.Second
+	}
+	return s
+}
+
+// cost estimates the wall time of s, settling included.
+func (s Step) cost() time.Duration {
+	c := s.Gap + s.Hold + 3*time.Second
+	switch s.Kind {
+	case LeaderPause, LeaderPauseMinting, LeaderKillMidFetch, WeChatLate, ReplicaBlackhole,
+		WeChatBusy, WeChatSlow, WeChatTimeout, WeChatQuota, WeChat5xx, WeChatBadJSON:
+		c += 8 * time.Second // waiting for the next scheduled fetch
+	}
+	return c
+}
+
+// plan draws the schedule: every required kind once, in a random order,
+// then kinds from pool until the steps fill d.
+func plan(seed int64, d time.Duration, required, pool []string, t Timing, replicas, members, apps int) []Step {
+	p := &planner{rng: rand.New(rand.NewPCG(uint64(seed), 0x5eed)), timing: t, replicas: replicas, members: members, apps: apps}
+	var steps []Step
+	var total time.Duration
+	req := slices.Clone(required)
+	p.rng.Shuffle(len(req), func(i, j int) { req[i], req[j] = req[j], req[i] })
+	for _, k := range req {
+		s := p.step(k)
+		steps = append(steps, s)
+		total += s.cost()
+	}
+	for len(pool) > 0 {
+		s := p.step(pool[p.rng.IntN(len(pool))])
+		if total+s.cost() > d {
+			break
+		}
+		steps = append(steps, s)
+		total += s.cost()
+	}
+	return steps
+}
+
+// describe renders s with names from the run.
+func (s Step) describe(replicas []*replica, etcd *etcdCluster, apps []app) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%-22s hold %-6v", s.Kind, s.Hold)
+	switch s.Kind {
+	case LeaderKill, LeaderPause, LeaderKillMidFetch, LeaderPauseMinting:
+		b.WriteString(" target the leader")
+	case ReplicaBlackhole, ReplicaDelay:
+		if s.Kind == ReplicaBlackhole {
+			b.WriteString(" before a refresh of app " + apps[s.App].name + ",")
+		}
+		if s.Replica < 0 {
+			b.WriteString(" target the leader")
+		} else {
+			b.WriteString(" target " + replicas[s.Replica].name)
+		}
+	case EtcdMemberRestart, EtcdQuorumLoss, EtcdClusterRestart:
+		var names []string
+		for _, i := range s.Members {
+			names = append(names, etcd.members[i].name)
+		}
+		b.WriteString(" target " + strings.Join(names, ","))
+	default:
+		b.WriteString(" target app " + apps[s.App].name)
+	}
+	switch s.Kind {
+	case LeaderPause, LeaderKillMidFetch, LeaderPauseMinting:
+		b.WriteString(" during a fetch of app " + apps[s.App].name)
+	}
+	if s.Param > 0 {
+		fmt.Fprintf(&b, " (%v)", s.Param)
+	}
+	return b.String()
+}
+
+// printSchedule writes the schedule, one step a line.
+func printSchedule(w io.Writer, seed int64, steps []Step, replicas []*replica, etcd *etcdCluster, apps []app) {
+	fmt.Fprintf(w, "chaos: schedule for seed %d (%d faults):\n", seed, len(steps))
+	for i, s := range steps {
+		fmt.Fprintf(w, "  %2d. after %-5v %s\n", i+1, s.Gap, s.describe(replicas, etcd, apps))
+	}
+}
