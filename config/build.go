@@ -24,10 +24,11 @@ func (b *builder) fail(field string, err error) {
 
 func (b *builder) build(r *rawConfig) *Config {
 	c := &Config{
-		Node:     r.Node,
-		Listen:   orDefault(r.Listen, DefaultListen),
-		DataDir:  orDefault(r.DataDir, DefaultDataDir),
-		LogLevel: orDefault(r.LogLevel, DefaultLogLevel),
+		Node:      r.Node,
+		Listen:    orDefault(r.Listen, DefaultListen),
+		Advertise: strings.TrimSuffix(r.Advertise, "/"),
+		DataDir:   orDefault(r.DataDir, DefaultDataDir),
+		LogLevel:  orDefault(r.LogLevel, DefaultLogLevel),
 		Etcd: Etcd{
 			Endpoints:   r.Etcd.Endpoints,
 			Prefix:      orDefault(r.Etcd.Prefix, DefaultEtcdPrefix),

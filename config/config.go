@@ -63,15 +63,19 @@ const (
 // read it from any number of goroutines, but do not change it while others
 // read it.
 type Config struct {
-	Node     string // "node": this replica's name; default the host name
-	Listen   string // "listen": host:port of the HTTP API; default DefaultListen
-	DataDir  string // "data_dir": embedded etcd lives here; default DefaultDataDir
-	LogLevel string // "log_level": debug, info, warn or error; default info
-	Etcd     Etcd
-	Election Election
-	Refresh  Refresh
-	WeChat   WeChat // "wechat"
-	Apps     []App
+	Node   string // "node": this replica's name; default the host name
+	Listen string // "listen": host:port of the HTTP API; default DefaultListen
+	// Advertise is the URL others reach this replica's API by, as shown in
+	// status ("advertise"); default: http://listen, with the host name in
+	// place of an unspecified address (0.0.0.0, ::).
+	Advertise string
+	DataDir   string // "data_dir": embedded etcd lives here; default DefaultDataDir
+	LogLevel  string // "log_level": debug, info, warn or error; default info
+	Etcd      Etcd
+	Election  Election
+	Refresh   Refresh
+	WeChat    WeChat // "wechat"
+	Apps      []App
 }
 
 // Etcd says where the cluster state lives ("etcd").

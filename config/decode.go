@@ -16,15 +16,16 @@ import (
 // so that a bad one is reported with its field; pointers tell an absent key
 // from a zero value.
 type rawConfig struct {
-	Node     string      `yaml:"node"`
-	Listen   string      `yaml:"listen"`
-	DataDir  string      `yaml:"data_dir"`
-	LogLevel string      `yaml:"log_level"`
-	Etcd     rawEtcd     `yaml:"etcd"`
-	Election rawElection `yaml:"election"`
-	Refresh  rawRefresh  `yaml:"refresh"`
-	WeChat   rawWeChat   `yaml:"wechat"`
-	Apps     []rawApp    `yaml:"apps"`
+	Node      string      `yaml:"node"`
+	Listen    string      `yaml:"listen"`
+	Advertise string      `yaml:"advertise"`
+	DataDir   string      `yaml:"data_dir"`
+	LogLevel  string      `yaml:"log_level"`
+	Etcd      rawEtcd     `yaml:"etcd"`
+	Election  rawElection `yaml:"election"`
+	Refresh   rawRefresh  `yaml:"refresh"`
+	WeChat    rawWeChat   `yaml:"wechat"`
+	Apps      []rawApp    `yaml:"apps"`
 }
 
 type rawEtcd struct {

@@ -33,6 +33,11 @@ func (c *Config) Validate() error {
 		p.addf("node", "bad node name %q (want 1 to 253 characters, no spaces or \"/\")", c.Node)
 	}
 	p.listen(c.Listen)
+	if c.Advertise != "" {
+		if msg := badURL(c.Advertise, false); msg != "" {
+			p.addf("advertise", "%s", msg)
+		}
+	}
 	if c.DataDir == "" {
 		p.addf("data_dir", "missing")
 	}

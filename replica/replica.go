@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"time"
 
@@ -191,6 +192,21 @@ func (r *Replica) Addr() string { return r.ln.Addr().String() }
 // URL is the base URL of the HTTP API.
 func (r *Replica) URL() string { return "http://" + r.Addr() }
 
+// advertise is the URL others reach this replica by: the configured one,
+// or the listen address with the host name for an unspecified host.
+func (r *Replica) advertise() string {
+	if r.cfg.Advertise != "" {
+		return r.cfg.Advertise
+	}
+	host, port, err := net.SplitHostPort(r.Addr())
+	if ip := net.ParseIP(host); err == nil && ip != nil && ip.IsUnspecified() {
+		if name, err := os.Hostname(); err == nil {
+			return "http://" + net.JoinHostPort(name, port)
+		}
+	}
+	return r.URL()
+}
+
 // Cache is the replica's cache (tests and tools).
 func (r *Replica) Cache() *tokenstore.Cache { return r.cache }
 
@@ -213,7 +229,7 @@ func (r *Replica) Run(ctx context.Context) error {
 		start(func() { _ = r.sink.Run(bg) })
 	}
 	start(func() {
-		_ = r.store.Announce(bg, tokenstore.Presence{Node: r.cfg.Node, API: r.URL(), Candidate: r.cfg.Election.Candidate, Started: time.Now()}, r.cfg.Election.TTL)
+		_ = r.store.Announce(bg, tokenstore.Presence{Node: r.cfg.Node, API: r.advertise(), Candidate: r.cfg.Election.Candidate, Started: time.Now()}, r.cfg.Election.TTL)
 	})
 	elect, stopElect := context.WithCancel(context.Background())
 	defer stopElect()
