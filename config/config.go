@@ -40,8 +40,8 @@ const (
 	DefaultDialTimeout  = 5 * time.Second
 	DefaultTTL          = 10 * time.Second
 	DefaultHoldoff      = 10 * time.Minute
-	DefaultBefore       = 10 * time.Minute
-	DefaultJitter       = 2 * time.Minute
+	DefaultBefore       = 8 * time.Minute
+	DefaultJitter       = time.Minute
 	DefaultFetchTimeout = 30 * time.Second
 	DefaultConcurrency  = 8
 	DefaultMargin       = 30 * time.Second
@@ -109,8 +109,8 @@ type Election struct {
 
 // Refresh controls the leader's refresh loop ("refresh").
 type Refresh struct {
-	Before       time.Duration // "before": refresh this long before expiry; default 10m
-	Jitter       time.Duration // "jitter": random extra earliness per credential, < Before; default 2m
+	Before       time.Duration // "before": refresh this long before expiry; default 8m
+	Jitter       time.Duration // "jitter": random extra earliness per credential, < Before; default 1m
 	FetchTimeout time.Duration // "fetch_timeout": bound on one fetch including retries; default 30s
 	Concurrency  int           // "concurrency": fetches in flight across credentials; default 8
 	Margin       time.Duration // "margin": never serve a credential with less than this left; default 30s

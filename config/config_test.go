@@ -136,8 +136,8 @@ func TestParseDefaults(t *testing.T) {
 		Etcd:     Etcd{Prefix: "/wxtoken", DialTimeout: 5 * time.Second},
 		Election: Election{TTL: 10 * time.Second, Candidate: true, Holdoff: 10 * time.Minute},
 		Refresh: Refresh{
-			Before:       10 * time.Minute,
-			Jitter:       2 * time.Minute,
+			Before:       8 * time.Minute,
+			Jitter:       time.Minute,
 			FetchTimeout: 30 * time.Second,
 			Concurrency:  8,
 			Margin:       30 * time.Second,

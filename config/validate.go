@@ -140,6 +140,7 @@ func (p *problems) refresh(r *Refresh) {
 func (p *problems) apps(apps []App) {
 	names := map[string]int{}
 	files := map[string]int{}
+	creds := map[credKey]int{}
 	for i, a := range apps {
 		field := fmt.Sprintf("apps[%d]", i)
 		switch j, dup := names[a.Name]; {
@@ -168,8 +169,10 @@ func (p *problems) apps(apps []App) {
 		case len(a.AppID) > 128 || strings.ContainsFunc(a.AppID, badNameRune):
 			p.addf(field+".appid", "bad appid %q (want up to 128 characters, no spaces)", a.AppID)
 		case knownKind:
-			if j := sameCredential(apps[:i], a); j >= 0 {
+			if j, dup := creds[credentialOf(a)]; dup {
 				p.addf(field+".appid", "same credential as apps[%d] (%s): two entries would refresh, and for classic invalidate, each other's tokens", j, apps[j].Name)
+			} else {
+				creds[credentialOf(a)] = i
 			}
 		}
 		if a.Secret.IsZero() {
@@ -212,20 +215,17 @@ func (p *problems) tickets(field string, a App) {
 	}
 }
 
-// sameCredential returns the index in prev of an app whose credential is
-// the one a names, or -1. Classic and stable credentials are one per appid
-// and kind; a WeCom credential is one per corpid and secret, since a corp
-// has one secret per application.
-func sameCredential(prev []App, a App) int {
-	for j, b := range prev {
-		if b.Kind != a.Kind || b.AppID != a.AppID {
-			continue
-		}
-		if a.Kind != KindWeCom || a.Secret.Reveal() == b.Secret.Reveal() {
-			return j
-		}
+// credKey names a WeChat credential: classic and stable credentials are
+// one per appid and kind; a WeCom credential is one per corpid and secret,
+// since a corp has one secret per application.
+type credKey struct{ kind, appID, secret string }
+
+func credentialOf(a App) credKey {
+	k := credKey{kind: a.Kind, appID: a.AppID}
+	if a.Kind == KindWeCom {
+		k.secret = a.Secret.Reveal()
 	}
-	return -1
+	return k
 }
 
 // badURL returns why raw is not an http(s) URL fit for an API base ("" if

@@ -43,7 +43,9 @@ func TestAgainstSimulator(t *testing.T) {
 		return func(ctx context.Context, c *fetcher.Client) (fetcher.Token, error) { return c.Classic(ctx, id, s) }
 	}
 	stable := func(id, s string) call {
-		return func(ctx context.Context, c *fetcher.Client) (fetcher.Token, error) { return c.Stable(ctx, id, s, false) }
+		return func(ctx context.Context, c *fetcher.Client) (fetcher.Token, error) {
+			return c.Stable(ctx, id, s, false)
+		}
 	}
 	wecom := func(id, s string) call {
 		return func(ctx context.Context, c *fetcher.Client) (fetcher.Token, error) { return c.WeCom(ctx, id, s) }

@@ -62,8 +62,8 @@ var _ Fetcher = (*fetcher.Client)(nil)
 
 // Defaults for Config.
 const (
-	DefaultBefore       = 10 * time.Minute
-	DefaultJitter       = 2 * time.Minute
+	DefaultBefore       = 8 * time.Minute
+	DefaultJitter       = time.Minute
 	DefaultFetchTimeout = 30 * time.Second
 	DefaultWindowMargin = 5 * time.Second
 	DefaultConcurrency  = 8
