@@ -39,6 +39,7 @@ func newConsumer(r *replica, simURL string, apps []string, every time.Duration) 
 func (c *consumer) run(ctx context.Context) {
 	t := time.NewTicker(c.every)
 	defer t.Stop()
+	defer c.hc.CloseIdleConnections()
 	for i := 0; ; i++ {
 		app := c.apps[i%len(c.apps)]
 		rd := c.read(ctx, app)

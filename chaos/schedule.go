@@ -33,6 +33,10 @@ const (
 	// LeaderPauseMinting pauses the leader while WeChat mints its token
 	// (the call is answered while the leader is stopped).
 	LeaderPauseMinting = "leader-pause-minting"
+	// LeaderPauseLong is LeaderPause for longer than a successor waits
+	// out an unfinished fetch (TTL + fetch timeout + margin): the stopped
+	// leader's call is still open when the successor calls.
+	LeaderPauseLong = "leader-pause-long"
 )
 
 // Required are the fault kinds every run injects at least once.
@@ -46,7 +50,7 @@ var Required = []string{
 var DefaultPool = append(slices.Clone(Required), WeChat5xx, WeChatBadJSON, LeaderKillMidFetch)
 
 // AllKinds are every kind the harness can inject.
-var AllKinds = append(slices.Clone(DefaultPool), WeChatLate, LeaderPauseMinting)
+var AllKinds = append(slices.Clone(DefaultPool), WeChatLate, LeaderPauseMinting, LeaderPauseLong)
 
 // Step is one fault of a schedule.
 type Step struct {
@@ -88,7 +92,13 @@ func (p *planner) step(kind string) Step {
 		s.Hold = p.between(2*time.Second, 5*time.Second)
 		s.App = 0 // a stray classic fetch is the one that kills a token
 	case LeaderPause:
-		s.Hold = ttl + p.between(2*time.Second, 5*time.Second)
+		// Longer than the TTL, so a successor takes over, but shorter than
+		// the TTL plus the window it then waits out (fetch timeout and
+		// margin): the design bounds concurrent calls only so far.
+		s.Hold = ttl + p.between(time.Second, p.timing.FetchTimeout)
+		s.App = 0
+	case LeaderPauseLong:
+		s.Hold = ttl + p.timing.FetchTimeout + p.timing.Margin + p.between(2*time.Second, 4*time.Second)
 		s.App = 0
 	case LeaderPauseMinting:
 		s.App = 0
@@ -141,7 +151,7 @@ func (p *planner) step(kind string) Step {
 func (s Step) cost() time.Duration {
 	c := s.Gap + s.Hold + 3*time.Second
 	switch s.Kind {
-	case LeaderPause, LeaderPauseMinting, LeaderKillMidFetch, WeChatLate, ReplicaBlackhole,
+	case LeaderPause, LeaderPauseLong, LeaderPauseMinting, LeaderKillMidFetch, WeChatLate, ReplicaBlackhole,
 		WeChatBusy, WeChatSlow, WeChatTimeout, WeChatQuota, WeChat5xx, WeChatBadJSON:
 		c += 8 * time.Second // waiting for the next scheduled fetch
 	}
@@ -177,7 +187,7 @@ func (s Step) describe(replicas []*replica, etcd *etcdCluster, apps []app) strin
 	var b strings.Builder
 	fmt.Fprintf(&b, "%-22s hold %-6v", s.Kind, s.Hold)
 	switch s.Kind {
-	case LeaderKill, LeaderPause, LeaderKillMidFetch, LeaderPauseMinting:
+	case LeaderKill, LeaderPause, LeaderPauseLong, LeaderKillMidFetch, LeaderPauseMinting:
 		b.WriteString(" target the leader")
 	case ReplicaBlackhole, ReplicaDelay:
 		if s.Kind == ReplicaBlackhole {
@@ -198,7 +208,7 @@ func (s Step) describe(replicas []*replica, etcd *etcdCluster, apps []app) strin
 		b.WriteString(" target app " + apps[s.App].name)
 	}
 	switch s.Kind {
-	case LeaderPause, LeaderKillMidFetch, LeaderPauseMinting:
+	case LeaderPause, LeaderPauseLong, LeaderKillMidFetch, LeaderPauseMinting:
 		b.WriteString(" during a fetch of app " + apps[s.App].name)
 	}
 	if s.Param > 0 {

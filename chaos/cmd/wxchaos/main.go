@@ -91,8 +91,11 @@ func run() int {
 			return 2
 		}
 	}
-	fmt.Printf("wxchaos: seed %d; replay with: go run ./chaos/cmd/wxchaos -seed %d -duration %v%s\n",
-		cfg.Seed, cfg.Seed, cfg.Duration, map[bool]string{true: " -unsafe-skip-intent"}[cfg.SkipIntent])
+	replay := os.Args[1:]
+	if !set["seed"] {
+		replay = append(replay, fmt.Sprintf("-seed=%d", cfg.Seed))
+	}
+	fmt.Printf("wxchaos: seed %d; replay with: go run ./chaos/cmd/wxchaos %s\n", cfg.Seed, strings.Join(replay, " "))
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
