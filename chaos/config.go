@@ -1,0 +1,130 @@
+package chaos
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"time"
+)
+
+// Prefix is the etcd prefix the replicas use.
+const Prefix = "/wxtoken"
+
+// Timing is the run's clock: every duration that WeChat and the replicas'
+// config dictate, scaled down so that a run covers dozens of refreshes.
+type Timing struct {
+	ElectionTTL  time.Duration // election.ttl
+	TokenTTL     time.Duration // the simulator's token lifetime
+	Overlap      time.Duration // how long WeChat keeps the previous classic token; refresh.overlap
+	Before       time.Duration // refresh.before
+	Jitter       time.Duration // refresh.jitter
+	FetchTimeout time.Duration // refresh.fetch_timeout
+	Margin       time.Duration // refresh.margin
+}
+
+// DefaultTiming keeps the ratios that matter: the overlap is longer than
+// a failover plus the fetch window (TTL + fetch timeout + margin), and a
+// refresh lands before the old token's overlap ends.
+var DefaultTiming = Timing{
+	ElectionTTL:  3 * time.Second,
+	TokenTTL:     30 * time.Second,
+	Overlap:      12 * time.Second,
+	Before:       10 * time.Second,
+	Jitter:       time.Second,
+	FetchTimeout: 3 * time.Second,
+	Margin:       2 * time.Second,
+}
+
+// Config configures a run.
+type Config struct {
+	// Duration is how long consumers read; the schedule fills it, though
+	// the required faults always all run. Default 3m30s.
+	Duration time.Duration
+	Seed     int64
+	// Replicas is the number of wxtoken processes (3 to 5; default 4); all
+	// but the last are candidates.
+	Replicas int
+	// Required are the fault kinds the run must inject; default Required.
+	Required []string
+	// Pool are the kinds drawn after the required ones; default
+	// DefaultPool.
+	Pool []string
+	// ReadEvery is each consumer's pause between reads; default 25ms.
+	ReadEvery time.Duration
+	// SkipIntent runs the deliberately broken replicas
+	// (--unsafe-skip-intent): the checker must fail.
+	SkipIntent bool
+	Timing     Timing // zero: DefaultTiming
+	// Dir holds data, configs and logs; default a new temporary directory,
+	// removed afterwards unless Keep.
+	Dir  string
+	Keep bool
+	// EtcdBin and WxtokenBin are the binaries; empty builds them from the
+	// module (go build go.etcd.io/etcd/server/v3, go build ./cmd/wxtoken).
+	EtcdBin, WxtokenBin string
+	// ModuleDir is the module root to build from; default ".".
+	ModuleDir string
+	// Log receives progress lines; default os.Stderr.
+	Log io.Writer
+
+	apps []app
+}
+
+// app is one credential of the run.
+type app struct {
+	name, kind, appID, secret string
+	refreshEvery              time.Duration
+}
+
+func (c *Config) defaults() error {
+	if c.Duration == 0 {
+		c.Duration = 3*time.Minute + 30*time.Second
+	}
+	if c.Replicas == 0 {
+		c.Replicas = 4
+	}
+	if c.Replicas < 3 || c.Replicas > 5 {
+		return fmt.Errorf("chaos: %d replicas (want 3 to 5)", c.Replicas)
+	}
+	if c.Required == nil {
+		c.Required = Required
+	}
+	if c.Pool == nil {
+		c.Pool = DefaultPool
+	}
+	for _, k := range append(slices.Clone(c.Required), c.Pool...) {
+		if !known(k) {
+			return fmt.Errorf("chaos: unknown fault kind %q (want one of %v)", k, AllKinds)
+		}
+	}
+	if c.ReadEvery == 0 {
+		c.ReadEvery = 25 * time.Millisecond
+	}
+	if c.Timing == (Timing{}) {
+		c.Timing = DefaultTiming
+	}
+	if c.Log == nil {
+		c.Log = os.Stderr
+	}
+	if c.ModuleDir == "" {
+		c.ModuleDir = "."
+	}
+	t := c.Timing
+	c.apps = []app{
+		// A classic token is replaced Before (plus its jitter share) ahead
+		// of expiry; a stable one inside the last Overlap.
+		{name: "shop", kind: "classic", appID: "wxc4a05e5h0p0001", refreshEvery: t.TokenTTL - t.Before - t.Jitter/2},
+		{name: "mini", kind: "stable", appID: "wxc4a05m1n1p0002", refreshEvery: t.TokenTTL - t.Overlap/2 - t.Overlap/8},
+	}
+	for i := range c.apps {
+		b := make([]byte, 16)
+		_, _ = rand.Read(b)
+		c.apps[i].secret = hex.EncodeToString(b)
+	}
+	return nil
+}
+
+func known(kind string) bool { return slices.Contains(AllKinds, kind) }

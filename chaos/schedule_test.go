@@ -1,0 +1,97 @@
+package chaos
+
+import (
+	"slices"
+	"testing"
+	"time"
+)
+
+func TestPlan(t *testing.T) {
+	tests := []struct {
+		name     string
+		seed     int64
+		d        time.Duration
+		required []string
+		pool     []string
+		wantMin  int
+	}{
+		{"short run: every required kind", 1, 3*time.Minute + 30*time.Second, Required, DefaultPool, len(Required)},
+		{"too short: the required kinds still all run", 2, time.Second, Required, DefaultPool, len(Required)},
+		{"soak: the pool fills the time", 7, 30 * time.Minute, Required, DefaultPool, 60},
+		{"one kind only", 3, 30 * time.Second, []string{WeChatLate}, []string{WeChat5xx}, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			steps := plan(tt.seed, tt.d, tt.required, tt.pool, DefaultTiming, 4, 3, 2)
+			if len(steps) < tt.wantMin {
+				t.Fatalf("plan has %d steps, want at least %d", len(steps), tt.wantMin)
+			}
+			kinds := map[string]bool{}
+			for _, s := range steps {
+				kinds[s.Kind] = true
+				if s.Hold <= 0 && s.Kind != WeChatLate {
+					t.Errorf("%s: hold %v, want positive", s.Kind, s.Hold)
+				}
+				if s.App < 0 || s.App >= 2 || s.Replica >= 4 {
+					t.Errorf("%s: target out of range: %+v", s.Kind, s)
+				}
+				for _, m := range s.Members {
+					if m < 0 || m >= 3 {
+						t.Errorf("%s: member %d out of range", s.Kind, m)
+					}
+				}
+				if !slices.Contains(tt.required, s.Kind) && !slices.Contains(tt.pool, s.Kind) {
+					t.Errorf("%s: neither required nor in the pool", s.Kind)
+				}
+			}
+			for _, k := range tt.required {
+				if !kinds[k] {
+					t.Errorf("required kind %s not planned", k)
+				}
+			}
+			again := plan(tt.seed, tt.d, tt.required, tt.pool, DefaultTiming, 4, 3, 2)
+			if !slices.EqualFunc(steps, again, func(a, b Step) bool {
+				return a.Kind == b.Kind && a.Gap == b.Gap && a.Hold == b.Hold && a.App == b.App &&
+					a.Replica == b.Replica && a.Param == b.Param && slices.Equal(a.Members, b.Members)
+			}) {
+				t.Error("the same seed planned two different schedules")
+			}
+		})
+	}
+}
+
+func TestPlanTargets(t *testing.T) {
+	steps := plan(5, time.Hour, AllKinds, AllKinds, DefaultTiming, 4, 3, 2)
+	for _, s := range steps {
+		switch s.Kind {
+		case EtcdQuorumLoss:
+			if len(s.Members) != 2 || s.Members[0] == s.Members[1] {
+				t.Errorf("quorum loss of 3 members takes down %v, want two distinct", s.Members)
+			}
+			if s.Hold <= DefaultTiming.ElectionTTL {
+				t.Errorf("quorum loss holds %v, want longer than the TTL %v", s.Hold, DefaultTiming.ElectionTTL)
+			}
+		case EtcdClusterRestart:
+			if len(s.Members) != 3 {
+				t.Errorf("cluster restart takes down %v, want all three", s.Members)
+			}
+		case LeaderPause:
+			window := DefaultTiming.ElectionTTL + DefaultTiming.FetchTimeout + DefaultTiming.Margin
+			if s.Hold <= DefaultTiming.ElectionTTL || s.Hold >= window-time.Second {
+				t.Errorf("pause holds %v, want longer than the TTL %v and a second shorter than %v", s.Hold, DefaultTiming.ElectionTTL, window)
+			}
+		case LeaderPauseLong:
+			if window := DefaultTiming.ElectionTTL + DefaultTiming.FetchTimeout + DefaultTiming.Margin; s.Hold <= window {
+				t.Errorf("long pause holds %v, want longer than %v", s.Hold, window)
+			}
+		case WeChatSlow:
+			if s.Param >= DefaultTiming.FetchTimeout {
+				t.Errorf("slow answers after %v, want under the fetch timeout %v", s.Param, DefaultTiming.FetchTimeout)
+			}
+		case WeChatLate:
+			if s.Param <= DefaultTiming.FetchTimeout+time.Second {
+				t.Errorf("late answers after %v, want after the fetch timeout and the first retry", s.Param)
+			}
+		}
+	}
+}
