@@ -19,8 +19,7 @@ type trigger struct {
 
 // term is what one credential's loop remembers within a term.
 type term struct {
-	intentRev  int64     // mod revision of a foreign intent being waited out
-	own        int64     // mod revision of this term's intent left by an unanswered call
+	intentRev  int64     // mod revision of an unfinished intent being waited out
 	intentSeen time.Time // when this term first saw it
 	failures   int       // consecutive transient failures
 	stopped    string    // why fetching stopped for the rest of the term
@@ -57,12 +56,11 @@ func (r *Refresher) step(ctx context.Context, g *election.Guard, c Cred, t *term
 	force := false
 	reason := ""
 	switch {
-	case snap.Intent != nil && snap.IntentRev == t.own:
-		// Our own call went unanswered; it has ended, so retry at once.
-		reason = "retry"
 	case snap.Intent != nil && snap.IntentRev != t.intentRev:
-		// Someone's fetch may be in flight, or may have minted a token
-		// that dooms the published one: wait the window out, then refresh.
+		// A fetch may be in flight (a previous leader's, or our own call
+		// that went unanswered and may still land at WeChat), or may have
+		// minted a token that dooms the published one: wait the window
+		// out, then refresh.
 		t.intentRev, t.intentSeen = snap.IntentRev, now
 		wait := r.cfg.FetchTimeout + r.cfg.WindowMargin
 		r.log.Warn("unfinished fetch found, waiting out its window", "cred", c.Name, "intent_node", snap.Intent.Node, "wait", wait)
@@ -206,7 +204,7 @@ func (r *Refresher) fetch(ctx context.Context, g *election.Guard, c Cred, t *ter
 		r.log.Warn("publish", "cred", c.Name, "err", err)
 		return r.cfg.Now().Add(t.retry()), nil
 	}
-	t.failures, t.intentRev, t.own = 0, 0, 0
+	t.failures, t.intentRev = 0, 0
 	r.cfg.Metrics.published(c.Name, rec)
 	r.log.Info("published", "cred", c.Name, "seq", rec.Seq, "expires_at", rec.ExpiresAt, "refresh_at", rec.RefreshAt)
 	r.putState(ctx, g, c, tokenstore.State{NextRefresh: rec.RefreshAt})
@@ -255,11 +253,9 @@ func (r *Refresher) failed(ctx context.Context, g *election.Guard, c Cred, t *te
 		}
 		cancel()
 	}
-	// An unanswered call keeps its intent: it may have minted a token,
-	// and a successor must treat the published one as doomed.
-	if !answered {
-		t.own = intentRev
-	}
+	// An unanswered call keeps its intent: it may still mint a token, so
+	// the next try (ours or a successor's) waits its window out and then
+	// treats the published token as doomed.
 	st := tokenstore.State{LastError: err.Error(), ErrorClass: class.String()}
 	var next time.Time
 	switch class {
