@@ -78,7 +78,7 @@ func (m *Metrics) WritePrometheus(w io.Writer) {
 	fmt.Fprintf(w, "# HELP wxtoken_leader 1 while this replica leads.\n# TYPE wxtoken_leader gauge\nwxtoken_leader %d\n", m.leader.Load())
 	fmt.Fprintf(w, "# HELP wxtoken_budget_refusals_total Fetches refused because the daily budget was used up.\n# TYPE wxtoken_budget_refusals_total counter\nwxtoken_budget_refusals_total %d\n", m.budgetRefusals.Load())
 	fmt.Fprintf(w, "# HELP wxtoken_host_refusals_total Times WeChat refused this host (40164, 8950x) and it stepped down.\n# TYPE wxtoken_host_refusals_total counter\nwxtoken_host_refusals_total %d\n", m.hostRefusals.Load())
-	fmt.Fprintf(w, "# HELP wxtoken_dangling_intents_total Unfinished fetches of a previous leader waited out.\n# TYPE wxtoken_dangling_intents_total counter\nwxtoken_dangling_intents_total %d\n", m.danglingIntents.Load())
+	fmt.Fprintf(w, "# HELP wxtoken_dangling_intents_total Unfinished fetches (a previous leader's, or an unanswered call) waited out.\n# TYPE wxtoken_dangling_intents_total counter\nwxtoken_dangling_intents_total %d\n", m.danglingIntents.Load())
 	fmt.Fprintf(w, "# HELP wxtoken_reports_rejected_total Reports of a token that WeChat still accepted.\n# TYPE wxtoken_reports_rejected_total counter\nwxtoken_reports_rejected_total %d\n", m.reportsRejected.Load())
 	m.mu.Lock()
 	defer m.mu.Unlock()
