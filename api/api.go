@@ -372,7 +372,15 @@ func (a *API) report(ctx context.Context, cred string, seq uint64) (*reportCall,
 		go func() {
 			wctx, cancel := context.WithTimeout(context.Background(), a.cfg.InvalidateWait)
 			defer cancel()
-			stored, rev, err := a.cfg.Store.Report(wctx, tokenstore.Report{Cred: cred, Seq: seq, Node: a.cfg.Node, At: a.cfg.Now()})
+			rep := tokenstore.Report{Cred: cred, Seq: seq, Node: a.cfg.Node, At: a.cfg.Now()}
+			stored, rev, err := a.cfg.Store.Report(wctx, rep)
+			if err == nil && stored.Rejected {
+				// An earlier report of this record was just rejected and is
+				// being removed: judge this one afresh once it is gone.
+				if err = a.cfg.Store.WaitReportGone(wctx, cred, seq, rev-1); err == nil {
+					stored, rev, err = a.cfg.Store.Report(wctx, rep)
+				}
+			}
 			c.err = err
 			close(c.done)
 			if err != nil {

@@ -385,3 +385,21 @@ func (s *Store) CountExtra(ctx context.Context, f Fence, cred, day string, n int
 	}
 	return ctx.Err()
 }
+
+// WaitReportGone blocks until the report on cred's seq is deleted after
+// revision rev, or ctx ends.
+func (s *Store) WaitReportGone(ctx context.Context, cred string, seq uint64, rev int64) error {
+	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
+	defer cancel()
+	for wr := range s.c.Watch(wctx, s.keys.Report(cred, seq), clientv3.WithRev(rev+1)) {
+		if err := wr.Err(); err != nil {
+			return err
+		}
+		for _, ev := range wr.Events {
+			if ev.Type == clientv3.EventTypeDelete {
+				return nil
+			}
+		}
+	}
+	return ctx.Err()
+}
