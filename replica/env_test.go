@@ -200,23 +200,18 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 
 // getToken reads the app's token from a replica's API.
 func getToken(url, app string) (api.TokenResponse, int, error) {
-	var tr api.TokenResponse
-	resp, err := http.Get(url + "/v1/apps/" + app + "/token")
-	if err != nil {
-		return tr, 0, err
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		return tr, resp.StatusCode, fmt.Errorf("status %d: %s", resp.StatusCode, body)
-	}
-	return tr, resp.StatusCode, json.Unmarshal(body, &tr)
+	return tokenAnswer(http.Get(url + "/v1/apps/" + app + "/token"))
 }
 
+// invalidate reports token as dead to a replica's API.
 func invalidate(url, app, token string) (api.TokenResponse, int, error) {
+	return tokenAnswer(http.Post(url+"/v1/apps/"+app+"/token/invalidate", "application/json",
+		strings.NewReader(`{"access_token":"`+token+`"}`)))
+}
+
+// tokenAnswer decodes a token answer of the API, or its error.
+func tokenAnswer(resp *http.Response, err error) (api.TokenResponse, int, error) {
 	var tr api.TokenResponse
-	resp, err := http.Post(url+"/v1/apps/"+app+"/token/invalidate", "application/json",
-		strings.NewReader(`{"access_token":"`+token+`"}`))
 	if err != nil {
 		return tr, 0, err
 	}
