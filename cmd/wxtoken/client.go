@@ -69,6 +69,16 @@ func (cf *clientFlags) client() (*client.Client, error) {
 	return c, nil
 }
 
+// connect builds the client and a context bounded by --timeout.
+func (cf *clientFlags) connect(ctx context.Context) (*client.Client, context.Context, context.CancelFunc, error) {
+	c, err := cf.client()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, cf.timeout)
+	return c, ctx, cancel, nil
+}
+
 // explain adds a hint to an unreachable replica's error.
 func explain(err error) error {
 	if errors.Is(err, client.ErrUnreachable) {
@@ -83,11 +93,10 @@ func getCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	c, err := cf.client()
+	c, ctx, cancel, err := cf.connect(ctx)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, cf.timeout)
 	defer cancel()
 	tok, err := c.Token(ctx, pos[0])
 	if err != nil {
@@ -102,11 +111,10 @@ func invalidateCmd(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err != nil {
 		return err
 	}
-	c, err := cf.client()
+	c, ctx, cancel, err := cf.connect(ctx)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, cf.timeout)
 	defer cancel()
 	tok, err := c.Invalidate(ctx, pos[0], pos[1])
 	if err != nil {
@@ -145,11 +153,10 @@ func statusCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if _, err := parseArgs(fs, args, 0, "status [--addr URL] [--json]"); err != nil {
 		return err
 	}
-	c, err := cf.client()
+	c, ctx, cancel, err := cf.connect(ctx)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, cf.timeout)
 	defer cancel()
 	st, err := c.Status(ctx)
 	if err != nil {
