@@ -123,7 +123,7 @@ func (e *env) start(cfg *config.Config, wrap func(refresher.Fetcher) refresher.F
 	// WXTOKEN_BREAK_INTENT=1 runs the suite on the deliberately broken
 	// build (no intent, no fence), to show which tests catch it.
 	r, err := replica.New(replica.Options{Config: cfg, Logger: log, Etcd: c, Fetcher: f,
-		SkipIntent: os.Getenv("WXTOKEN_BREAK_INTENT") == "1"})
+		Unsafe: replica.Unsafe{Unsafe: refresher.Unsafe{SkipIntent: os.Getenv("WXTOKEN_BREAK_INTENT") == "1"}}})
 	if err != nil {
 		e.t.Fatal(err)
 	}
