@@ -75,14 +75,14 @@ func (r *Refresher) blocked(ctx context.Context, w worker, c Cred, snap tokensto
 			until = ref.Until
 		}
 	}
-	next := later(now.Add(r.cfg.OwnerCheck), until)
+	next := now.Add(r.cfg.OwnerCheck) // a candidate may join, a refusal may end
+	if r.cfg.Metrics.Blocked(c.Name) == "refused" {
+		return next // said already
+	}
 	r.log.Error("WeChat refuses this credential from every live candidate: it is blocked until a refusal ends or a candidate joins; add the hosts' egress IPs to the app's whitelist",
 		"cred", c.Name, "appid", c.AppID, "refusals", len(snap.Refusals), "until", until)
 	r.putState(ctx, w.g, c, tokenstore.State{Blocked: "refused", BlockedTill: until, NextRefresh: next,
 		LastError: "WeChat refuses this credential from every live candidate (IP whitelist)"})
-	if cap := now.Add(10 * r.cfg.OwnerCheck); next.After(cap) {
-		next = cap // a candidate may join before any refusal ends
-	}
 	return next
 }
 

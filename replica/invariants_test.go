@@ -167,7 +167,9 @@ func TestInvariantWriteAheadIntent(t *testing.T) {
 // cached token until its expiry less the margin, report not ready, never
 // serve it after, and recover when etcd returns.
 func TestInvariantServeOnlyValid(t *testing.T) {
-	e := newEnv(t, 3, wechattest.Config{TokenTTL: 6 * time.Second, Overlap: 2 * time.Second})
+	// Tokens of 10 s: an eighth of the lifetime is above the 1 s margin,
+	// so the margin is not scaled down.
+	e := newEnv(t, 3, wechattest.Config{TokenTTL: 10 * time.Second, Overlap: 2 * time.Second})
 	var reps []*rep
 	for i := range 3 {
 		cfg := e.testConfig(fmt.Sprintf("r%d", i))
