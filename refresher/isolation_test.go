@@ -163,3 +163,43 @@ func TestAmbiguousCallKeepsIntent(t *testing.T) {
 		t.Errorf("seq %d, want 1", rec.Seq)
 	}
 }
+
+// TestReportOfOldRecordFetchesNothing: a report that reaches etcd for a
+// record already replaced causes no fetch (the refresher compares seqs;
+// the API's own check of the token is not in the way here).
+func TestReportOfOldRecordFetchesNothing(t *testing.T) {
+	f := newFixture(t)
+	fc := &script{}
+	r, err := refresher.New(refresher.Config{
+		Store: f.store, Cache: f.cache, Fetcher: fc, Node: "n1",
+		Creds:  []refresher.Cred{{Name: "shop/token", App: "shop", Kind: refresher.KindClassic, AppID: "wx1", Secret: "s"}},
+		Before: 10 * time.Minute, FetchTimeout: time.Second, WindowMargin: 100 * time.Millisecond,
+		ReportInterval: time.Millisecond, // every unconfirmed report refreshes: nothing masks the seq check
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.lead(t, r)
+	ctx := context.Background()
+	if _, err := f.cache.Wait(ctx, "shop/token", 0); err != nil {
+		t.Fatal(err)
+	}
+	report := func(seq uint64) {
+		t.Helper()
+		if _, _, err := f.store.Report(ctx, tokenstore.Report{Cred: "shop/token", Seq: seq, Node: "x", At: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	report(1) // the current record: refreshed (no checker: unconfirmed)
+	if _, err := f.cache.Wait(ctx, "shop/token", 1); err != nil {
+		t.Fatal(err)
+	}
+	report(1) // now an old record
+	waitFor(t, "the old report to be dropped", func() bool {
+		resp, err := f.store.Client().Get(ctx, f.store.Keys().Report("shop/token", 1))
+		return err == nil && len(resp.Kvs) == 0
+	})
+	if n := fc.count(); n != 2 {
+		t.Fatalf("%d calls, want 2: a report of an old record fetches nothing", n)
+	}
+}
