@@ -111,7 +111,9 @@ func (e *env) start(cfg *config.Config, wrap func(refresher.Fetcher) refresher.F
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	fc, err := fetcher.New(fetcher.Config{BaseURL: cfg.WeChat.BaseURL, WeComBaseURL: cfg.WeChat.WeComBaseURL})
+	// As in production: one call per fetch, so that the budget is
+	// reserved before every try.
+	fc, err := fetcher.New(fetcher.Config{BaseURL: cfg.WeChat.BaseURL, WeComBaseURL: cfg.WeChat.WeComBaseURL, MaxAttempts: 1})
 	if err != nil {
 		e.t.Fatal(err)
 	}
