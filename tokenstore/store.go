@@ -305,19 +305,35 @@ type Overview struct {
 	Budgets  map[string]Budget // by credential, for the given day
 	Replicas []Presence
 	Intents  map[string]Intent
+	Refusals map[string][]Refusal // by credential
+	Owners   map[string]Owner     // delegated credentials
 }
 
 // Overview reads states, budgets of day, presences and intents.
 func (s *Store) Overview(ctx context.Context, day string) (Overview, error) {
-	ov := Overview{Budgets: map[string]Budget{}, Intents: map[string]Intent{}}
+	ov := Overview{Budgets: map[string]Budget{}, Intents: map[string]Intent{}, Refusals: map[string][]Refusal{}, Owners: map[string]Owner{}}
 	resp, err := s.c.Txn(ctx).Then(
 		clientv3.OpGet(s.keys.States(), clientv3.WithPrefix()),
 		clientv3.OpGet(s.keys.Prefix+"/budget/", clientv3.WithPrefix()),
 		clientv3.OpGet(s.keys.Replicas(), clientv3.WithPrefix()),
 		clientv3.OpGet(s.keys.Prefix+"/intent/", clientv3.WithPrefix()),
+		clientv3.OpGet(s.keys.Refusals(), clientv3.WithPrefix()),
+		clientv3.OpGet(s.keys.Owners(), clientv3.WithPrefix()),
 	).Commit()
 	if err != nil {
 		return ov, fmt.Errorf("overview: %w", err)
+	}
+	for _, kv := range resp.Responses[4].GetResponseRange().Kvs {
+		var r Refusal
+		if json.Unmarshal(kv.Value, &r) == nil {
+			ov.Refusals[r.Cred] = append(ov.Refusals[r.Cred], r)
+		}
+	}
+	for _, kv := range resp.Responses[5].GetResponseRange().Kvs {
+		var o Owner
+		if json.Unmarshal(kv.Value, &o) == nil {
+			ov.Owners[o.Cred] = o
+		}
 	}
 	for _, kv := range resp.Responses[0].GetResponseRange().Kvs {
 		var st State
