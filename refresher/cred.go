@@ -47,4 +47,3 @@ type Fetcher interface {
 }
 
 var _ Fetcher = (*fetcher.Client)(nil)
-
