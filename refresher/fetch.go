@@ -53,6 +53,11 @@ func (r *Refresher) fetch(ctx context.Context, w worker, c Cred, t *term, snap t
 		return time.Time{}, nil // stopping: no new call
 	}
 	if !w.g.Held() {
+		if w.leader == nil {
+			// A delegate whose presence lease is in doubt waits: the
+			// leader moves the credential if the lease expires.
+			return r.cfg.Now().Add(r.cfg.OwnerCheck), nil
+		}
 		return time.Time{}, fmt.Errorf("%s: %w", c.Name, election.ErrNotLeader)
 	}
 	start := r.cfg.Now()
