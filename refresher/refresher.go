@@ -179,8 +179,8 @@ func (r *Refresher) Metrics() *Metrics { return r.cfg.Metrics }
 // election.Run calls for each term. It returns nil when ctx ends, or an
 // election.HoldoffError when WeChat refuses this host.
 func (r *Refresher) Lead(ctx context.Context, g *election.Guard) error {
-	r.cfg.Metrics.leader.Store(1)
-	defer r.cfg.Metrics.leader.Store(0)
+	r.cfg.Metrics.setLeader(true)
+	defer r.cfg.Metrics.setLeader(false)
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 

@@ -53,6 +53,7 @@ func (r *Refresher) step(ctx context.Context, g *election.Guard, c Cred, t *term
 		r.log.Warn("load credential", "cred", c.Name, "err", err)
 		return now.Add(t.retry()), nil
 	}
+	r.cfg.Metrics.budget(c.Name, snap.Budget.Count, c.Budget)
 	force := false
 	reason := ""
 	switch {
@@ -64,7 +65,7 @@ func (r *Refresher) step(ctx context.Context, g *election.Guard, c Cred, t *term
 		t.intentRev, t.intentSeen = snap.IntentRev, now
 		wait := r.cfg.FetchTimeout + r.cfg.WindowMargin
 		r.log.Warn("unfinished fetch found, waiting out its window", "cred", c.Name, "intent_node", snap.Intent.Node, "wait", wait)
-		r.cfg.Metrics.danglingIntents.Add(1)
+		r.cfg.Metrics.danglingIntent(c.Name)
 		return now.Add(wait), nil
 	case snap.Intent != nil:
 		if rest := t.intentSeen.Add(r.cfg.FetchTimeout + r.cfg.WindowMargin).Sub(now); rest > 0 {
@@ -112,7 +113,7 @@ func (r *Refresher) alive(ctx context.Context, c Cred, snap tokenstore.Snapshot)
 		return false
 	}
 	if alive {
-		r.cfg.Metrics.reportsRejected.Add(1)
+		r.cfg.Metrics.reportRejected(c.Name)
 		r.log.Warn("report of a token that WeChat still accepts: not refreshing", "cred", c.Name, "seq", snap.Seq())
 	}
 	return alive
@@ -155,7 +156,7 @@ func (r *Refresher) fetch(ctx context.Context, g *election.Guard, c Cred, t *ter
 	intentRev, err := r.begin(fctx, g, c, snap, in)
 	switch {
 	case errors.Is(err, tokenstore.ErrBudget):
-		r.cfg.Metrics.budgetRefusals.Add(1)
+		r.cfg.Metrics.budgetRefusal(c.Name)
 		tomorrow := nextChinaMidnight(start)
 		r.log.Error("daily budget used up: not fetching until the next China-time day", "cred", c.Name, "budget", c.Budget, "until", tomorrow)
 		r.putState(ctx, g, c, tokenstore.State{Blocked: "budget", BlockedTill: tomorrow,
@@ -266,7 +267,7 @@ func (r *Refresher) failed(ctx context.Context, g *election.Guard, c Cred, t *te
 	case fetcher.Permanent:
 		if answered && apiErr.HostSpecific() {
 			r.log.Error("WeChat refuses this host: stepping down", "cred", c.Name, "errcode", apiErr.Code, "holdoff", r.cfg.Holdoff)
-			r.cfg.Metrics.hostRefusals.Add(1)
+			r.cfg.Metrics.hostRefusal(c.Name, apiErr.Code)
 			st.Blocked = "host refused"
 			r.putState(ctx, g, c, st)
 			return time.Time{}, election.Holdoff(r.cfg.Holdoff, err)
