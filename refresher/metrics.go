@@ -33,7 +33,8 @@ type Metrics struct {
 	foreignFetches  *prometheus.CounterVec // cred
 
 	mu      sync.Mutex
-	blocked map[string]string // cred -> reason, while blocked
+	blocked map[string]string   // cred -> reason, while blocked
+	seen    map[string]struct{} // creds whose counters are exposed
 }
 
 var _ prometheus.Collector = (*Metrics)(nil)
@@ -60,6 +61,7 @@ func NewMetrics() *Metrics {
 		reportsRejected: counter("wxtoken_reports_rejected_total", "Reports of a token that WeChat still accepted.", "cred"),
 		foreignFetches:  counter("wxtoken_foreign_fetches_total", "Tokens killed by a fetch from outside the cluster.", "cred"),
 		blocked:         map[string]string{},
+		seen:            map[string]struct{}{},
 	}
 }
 
@@ -122,12 +124,15 @@ func (m *Metrics) setLeader(on bool) {
 	m.budgetLimit.Reset()
 }
 
+// fetch counts a WeChat fetch of cred and its result. The fetch counts
+// against today's budget too: the gauge is exact again at the next budget.
 func (m *Metrics) fetch(cred string, err error) {
 	result := "ok"
 	if err != nil {
 		result = fetcher.ClassOf(err).String()
 	}
 	m.fetches.WithLabelValues(cred, result).Inc()
+	m.budgetToday.WithLabelValues(cred).Inc()
 }
 
 func (m *Metrics) published(cred string, _ tokenstore.Record) {
@@ -154,8 +159,19 @@ func (m *Metrics) setBlocked(cred, reason string) {
 }
 
 // budget records the fetches counted today against cred's daily budget
-// and the budget itself (0: unlimited).
+// and the budget itself (0: unlimited). The first call for cred exposes
+// its counters at 0, so that their first increment shows in rate() and
+// increase().
 func (m *Metrics) budget(cred string, today, limit int) {
+	m.mu.Lock()
+	if _, ok := m.seen[cred]; !ok {
+		m.seen[cred] = struct{}{}
+		m.fetches.WithLabelValues(cred, "ok")
+		for _, c := range []*prometheus.CounterVec{m.budgetRefusals, m.danglingIntents, m.ambiguousCalls, m.reportsRejected, m.foreignFetches} {
+			c.WithLabelValues(cred)
+		}
+	}
+	m.mu.Unlock()
 	m.budgetToday.WithLabelValues(cred).Set(float64(today))
 	m.budgetLimit.WithLabelValues(cred).Set(float64(limit))
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/wxtoken/wxtoken/tokenstore"
 )
@@ -19,10 +20,11 @@ func TestMetrics(t *testing.T) {
 	reg.MustRegister(m)
 
 	m.setLeader(true)
+	m.budget("shop/token", 0, 5)
 	m.fetch("shop/token", nil)
 	m.fetch("shop/token", nil)
+	m.budget("shop/token", 3, 5) // the count in etcd, which has a retry more
 	m.fetch("shop/token", errors.New("not a fetcher error"))
-	m.budget("shop/token", 3, 5)
 	m.budgetRefusal("shop/token")
 	m.hostRefusal("shop/token", 40164)
 	m.hostRefusal("shop/jsapi", 89503)
@@ -37,6 +39,31 @@ func TestMetrics(t *testing.T) {
 	m.state(tokenstore.State{Cred: "shop/token", Blocked: "budget"}) // replaces quota
 	m.state(tokenstore.State{Cred: "shop/jsapi", Blocked: "permanent"})
 	m.published("shop/jsapi", tokenstore.Record{})
+
+	types := map[string]dto.MetricType{
+		"wxtoken_leader": dto.MetricType_GAUGE, "wxtoken_fetches_total": dto.MetricType_COUNTER,
+		"wxtoken_budget_fetches_today": dto.MetricType_GAUGE, "wxtoken_budget_limit": dto.MetricType_GAUGE,
+		"wxtoken_budget_refusals_total": dto.MetricType_COUNTER, "wxtoken_credential_blocked": dto.MetricType_GAUGE,
+		"wxtoken_credential_refused": dto.MetricType_GAUGE, "wxtoken_refusals_total": dto.MetricType_COUNTER,
+		"wxtoken_dangling_intents_total": dto.MetricType_COUNTER, "wxtoken_ambiguous_calls_total": dto.MetricType_COUNTER,
+		"wxtoken_reports_rejected_total": dto.MetricType_COUNTER, "wxtoken_foreign_fetches_total": dto.MetricType_COUNTER,
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		want, ok := types[mf.GetName()]
+		if !ok {
+			t.Errorf("unexpected metric %s", mf.GetName())
+		} else if mf.GetType() != want {
+			t.Errorf("%s: type %v, want %v", mf.GetName(), mf.GetType(), want)
+		}
+		delete(types, mf.GetName())
+	}
+	for name := range types {
+		t.Errorf("metric %s not exposed", name)
+	}
 
 	if !m.Leader() || m.Blocked("shop/token") != "budget" || m.Blocked("shop/jsapi") != "" {
 		t.Errorf("Leader %v, Blocked %q, %q; want true, budget, \"\"", m.Leader(), m.Blocked("shop/token"), m.Blocked("shop/jsapi"))
@@ -53,7 +80,7 @@ func TestMetrics(t *testing.T) {
 	want := `
 # HELP wxtoken_budget_fetches_today Fetches counted against the daily budget today (China-time day).
 # TYPE wxtoken_budget_fetches_today gauge
-wxtoken_budget_fetches_today{cred="shop/token"} 3
+wxtoken_budget_fetches_today{cred="shop/token"} 4
 # HELP wxtoken_budget_limit The credential's daily budget of fetches (0: unlimited).
 # TYPE wxtoken_budget_limit gauge
 wxtoken_budget_limit{cred="shop/token"} 5
@@ -86,6 +113,12 @@ wxtoken_refusals_total{code="89503",cred="shop/jsapi"} 1
 		if got := testutil.ToFloat64(c); got != 1 {
 			t.Errorf("%s: got %v, want 1", name, got)
 		}
+	}
+
+	// A credential's counters are exposed at 0 once the leader looks at it.
+	m.budget("shop/jsapi", 0, 0)
+	if got := testutil.CollectAndCount(m.foreignFetches); got != 2 {
+		t.Errorf("foreign fetches series: got %d, want 2", got)
 	}
 
 	// The end of the term clears the leader's gauges; counters stay.

@@ -105,9 +105,14 @@ func New(opts Options) (*Replica, error) {
 	}
 	r.ln = ln
 
+	m, err := newMetrics()
+	if err != nil {
+		return nil, err
+	}
 	r.store = tokenstore.New(r.etcd, cfg.Etcd.Prefix)
-	r.cache = tokenstore.NewCache(tokenstore.CacheConfig{Client: r.etcd, Prefix: cfg.Etcd.Prefix, Logger: log})
-	fc, err := fetcher.New(fetcher.Config{BaseURL: cfg.WeChat.BaseURL, WeComBaseURL: cfg.WeChat.WeComBaseURL, Logger: log})
+	r.cache = tokenstore.NewCache(tokenstore.CacheConfig{Client: r.etcd, Prefix: cfg.Etcd.Prefix, Logger: log, OnApply: m.applied})
+	fc, err := fetcher.New(fetcher.Config{BaseURL: cfg.WeChat.BaseURL, WeComBaseURL: cfg.WeChat.WeComBaseURL, Logger: log,
+		HTTPClient: wechatClient(m.calls)})
 	if err != nil {
 		return nil, fmt.Errorf("wechat: %w", err)
 	}
@@ -126,6 +131,9 @@ func New(opts Options) (*Replica, error) {
 		}
 	}
 	metrics := refresher.NewMetrics()
+	if err := m.register(metrics); err != nil {
+		return nil, err
+	}
 	r.refr, err = refresher.New(refresher.Config{
 		Store: r.store, Cache: r.cache, Fetcher: fetch, Creds: creds, Node: cfg.Node,
 		Before: cfg.Refresh.Before, Jitter: cfg.Refresh.Jitter, FetchTimeout: cfg.Refresh.FetchTimeout,
@@ -151,7 +159,7 @@ func New(opts Options) (*Replica, error) {
 		Leader: func(ctx context.Context) (string, error) {
 			return election.Leader(ctx, r.etcd, r.store.Keys().Election())
 		},
-		Metrics: []api.MetricsWriter{metrics}, Logger: log, Now: opts.Now,
+		Registerer: m.reg, Gatherer: m.reg, Logger: log, Now: opts.Now,
 	})
 	if err != nil {
 		return nil, err
