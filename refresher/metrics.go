@@ -102,6 +102,12 @@ func (m *Metrics) Blocked(cred string) string {
 	return m.blocked[cred]
 }
 
+// ForeignFetches is how many tokens of cred something outside the cluster
+// killed, as this replica found while leading.
+func (m *Metrics) ForeignFetches(cred string) int64 {
+	return int64(sum(m.foreignFetches, map[string]string{"cred": cred}))
+}
+
 // HostRefusals is how often WeChat refused this host, over every
 // credential and code.
 func (m *Metrics) HostRefusals() int64 { return int64(sum(m.refusals, nil)) }

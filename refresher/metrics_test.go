@@ -105,6 +105,9 @@ func TestMetrics(t *testing.T) {
 	if got := m.HostRefusals(); got != 2 {
 		t.Errorf("HostRefusals: got %d, want 2", got)
 	}
+	if got := m.ForeignFetches("shop/token"); got != 1 {
+		t.Errorf("ForeignFetches: got %d, want 1", got)
+	}
 
 	// A credential's counters are exposed at 0 once the leader looks at it.
 	m.budget("shop/jsapi", 0, 0)

@@ -8,20 +8,18 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/wxtoken/wxtoken/fetcher"
 )
 
 // wechatClient is the WeChat fetcher's HTTP client: the fetcher's defaults
-// (timeout fetcher.DefaultTimeout, HTTPS_PROXY honoured, redirects
-// refused), with every call timed in calls.
+// (HTTPS_PROXY honoured, redirects refused, and no Timeout of its own: every
+// call of the replica's is bounded by its context, the fetch's deadline),
+// with every call timed in calls.
 func wechatClient(calls *prometheus.HistogramVec) *http.Client {
 	var rt http.RoundTripper = http.DefaultTransport
 	if t, ok := rt.(*http.Transport); ok {
 		rt = t.Clone()
 	}
 	return &http.Client{
-		Timeout:   fetcher.DefaultTimeout,
 		Transport: &timedTransport{next: rt, calls: calls},
 		CheckRedirect: func(*http.Request, []*http.Request) error {
 			return http.ErrUseLastResponse
