@@ -5,6 +5,7 @@ import (
 	"embed"
 	"fmt"
 	"html/template"
+	"math"
 	"net/http"
 	"time"
 )
@@ -98,7 +99,7 @@ type uiCred struct {
 	Next     string
 	NextAt   string
 	Fetched  string
-	BudPct   int
+	BudPct   float64
 	BudClass string
 	Till     string
 }
@@ -140,7 +141,7 @@ func renderUI(w *bytes.Buffer, st Status, now time.Time) error {
 			}
 		}
 		if cs.Budget > 0 {
-			c.BudPct = min(100*cs.FetchesToday/cs.Budget, 100)
+			c.BudPct = min(math.Round(1000*float64(cs.FetchesToday)/float64(cs.Budget))/10, 100)
 		}
 		switch {
 		case c.BudPct >= 100:

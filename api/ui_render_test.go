@@ -55,7 +55,7 @@ func TestRenderUI(t *testing.T) {
 		has    []string
 	}{
 		{"a/token", []string{"usable"}, []string{
-			`1h 30m left`, `style="width: 75%"`, `in 1h 22m`, `3 / 1000`, `seq 7`, `fetched 30m ago`, `expires 2026-05-01 13:30:00Z`}},
+			`1h 30m left`, `style="width: 75%"`, `in 1h 22m`, `3 / 1000`, `class="fill " style="width: 0.3%"`, `seq 7`, `fetched 30m ago`, `expires 2026-05-01 13:30:00Z`}},
 		{"b/token", []string{"expired", "fetch in flight", "blocked"}, []string{
 			`expired 1h 0m ago`, `style="width: 0%"`, `due now`, `9 / 10`, `class="fill warn" style="width: 90%"`,
 			`quota <small>until 2026-05-02 00:00:00Z</small>`, `reach max api daily quota limit &lt;script&gt;`}},
