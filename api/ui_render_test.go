@@ -26,7 +26,8 @@ func TestRenderUI(t *testing.T) {
 			{Cred: "b/token", App: "b", Kind: "stable", Seq: 2, FetchedAt: now.Add(-3 * time.Hour), ExpiresAt: now.Add(-time.Hour),
 				NextRefresh: now.Add(-time.Minute), InFlight: true, FetchesToday: 9, Budget: 10,
 				Blocked: "quota", BlockedTill: now.Add(12 * time.Hour), LastError: `45009: reach max api daily quota limit <script>`},
-			{Cred: "c/token", App: "c", Kind: "wecom", Budget: 5, FetchesToday: 5},
+			{Cred: "c/token", App: "c", Kind: "wecom", Budget: 5, FetchesToday: 5,
+				Owner: "r2", Refused: []Refusal{{Node: "r1", Code: 60020, Until: now.Add(time.Minute)}}, ForeignFetches: 1},
 		},
 	}
 	var buf bytes.Buffer
@@ -59,7 +60,8 @@ func TestRenderUI(t *testing.T) {
 		{"b/token", []string{"expired", "fetch in flight", "blocked"}, []string{
 			`expired 1h 0m ago`, `style="width: 0%"`, `due now`, `9 / 10`, `class="fill warn" style="width: 90%"`,
 			`quota <small>until 2026-05-02 00:00:00Z</small>`, `reach max api daily quota limit &lt;script&gt;`}},
-		{"c/token", []string{"no token yet"}, []string{`no token`, `not planned`, `5 / 5`, `class="fill bad" style="width: 100%"`}},
+		{"c/token", []string{"no token yet"}, []string{`no token`, `not planned`, `5 / 5`, `class="fill bad" style="width: 100%"`,
+			`<dd class="owner">r2 `, `<dd class="refused bad-text">r1 (60020)</dd>`, `<dd class="foreign bad-text">1 `}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.cred, func(t *testing.T) {
