@@ -2,11 +2,9 @@ package tokenstore
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -32,6 +30,7 @@ type Cache struct {
 	log   *slog.Logger
 	probe time.Duration
 	now   func() time.Time
+	codec recordCodec // see codec.go
 
 	slots atomic.Pointer[map[string]*atomic.Pointer[Record]]
 	mu    sync.Mutex    // serializes slot map copies and changed
@@ -52,6 +51,8 @@ type CacheConfig struct {
 	// default DefaultProbeInterval.
 	ProbeInterval time.Duration
 	Logger        *slog.Logger
+	// Sealing says how records are sealed (see codec.go); zero: plain JSON.
+	Sealing Sealing
 }
 
 // NewCache returns a Cache over the records under cfg.Prefix.
@@ -69,6 +70,7 @@ func NewCache(cfg CacheConfig) *Cache {
 		log:    logger.With("component", "cache"),
 		probe:  cfg.ProbeInterval,
 		now:    time.Now,
+		codec:  newRecordCodec(Keys{Prefix: cfg.Prefix}, cfg.Sealing),
 		chg:    make(chan struct{}),
 		loaded: make(chan struct{}),
 	}
@@ -282,10 +284,9 @@ func (c *Cache) applyList(kvs []*mvccpb.KeyValue) {
 }
 
 func (c *Cache) decode(key, val []byte) *Record {
-	r := new(Record)
-	if err := json.Unmarshal(val, r); err != nil || r.Cred != strings.TrimPrefix(string(key), c.keys.Creds()) {
-		c.log.Warn("ignoring malformed record", "key", string(key))
-		return nil
+	r, err := c.codec.decodeRecord(string(key), val)
+	if err != nil {
+		c.log.Warn("record not served", "err", err) // names the key, never the value
 	}
 	return r
 }
