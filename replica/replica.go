@@ -85,7 +85,7 @@ func New(opts Options) (*Replica, error) {
 	if r.etcd == nil {
 		endpoints := cfg.Etcd.Endpoints
 		if len(endpoints) == 0 {
-			emb, err := startEmbedded(cfg.DataDir, 30*time.Second)
+			emb, err := startEmbedded(cfg.DataDir, 30*time.Second, log)
 			if err != nil {
 				return nil, err
 			}
@@ -93,7 +93,7 @@ func New(opts Options) (*Replica, error) {
 			endpoints = []string{emb.url}
 			log.Info("started embedded etcd", "data_dir", cfg.DataDir)
 		}
-		c, err := dial(endpoints, cfg.Etcd.Username, cfg.Etcd.Password.Reveal(), cfg.Etcd.DialTimeout)
+		c, err := dial(endpoints, cfg.Etcd)
 		if err != nil {
 			return nil, err
 		}
@@ -105,8 +105,13 @@ func New(opts Options) (*Replica, error) {
 	}
 	r.ln = ln
 
+	sl, err := sealing(cfg.Encryption, log)
+	if err != nil {
+		return nil, err
+	}
 	r.store = tokenstore.New(r.etcd, cfg.Etcd.Prefix)
-	r.cache = tokenstore.NewCache(tokenstore.CacheConfig{Client: r.etcd, Prefix: cfg.Etcd.Prefix, Logger: log})
+	r.store.SetSealing(sl)
+	r.cache = tokenstore.NewCache(tokenstore.CacheConfig{Client: r.etcd, Prefix: cfg.Etcd.Prefix, Logger: log, Sealing: sl})
 	fc, err := fetcher.New(fetcher.Config{BaseURL: cfg.WeChat.BaseURL, WeComBaseURL: cfg.WeChat.WeComBaseURL, Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("wechat: %w", err)
