@@ -45,7 +45,8 @@ func (t EtcdTLS) IsZero() bool { return t == EtcdTLS{} }
 
 // ClientConfig returns the tls.Config that dials etcd: the CA (or the
 // system's roots), the client certificate and the server name. It reads
-// the files each time it is called.
+// the files each time it is called. (etcd's client, through gRPC, checks
+// each endpoint's host instead of ServerName: replica's dial sees to it.)
 func (t EtcdTLS) ClientConfig() (*tls.Config, error) {
 	c, field, err := t.clientConfig()
 	if err != nil {
