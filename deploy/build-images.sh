@@ -6,6 +6,9 @@
 #   deploy/build-images.sh            # both images
 #   deploy/build-images.sh wxtoken    # only wxtoken (also: etcd)
 #
+# It also makes the CA, certificates and etcd passwords of the compose stack
+# in deploy/certs (deploy/gen-certs.sh; kept when they exist).
+#
 # Tags: $WXTOKEN_IMAGE (default wxtoken:latest) and $ETCD_IMAGE (default
 # wxtoken/etcd:<the etcd release in go.mod>). Needs go, docker, the host's
 # /etc/ssl/certs/ca-certificates.crt and /usr/share/zoneinfo.
@@ -27,6 +30,8 @@ version=$(git describe --tags --always --dirty 2>/dev/null || echo dev)
 which=${1:-all}
 case "$which" in all|wxtoken|etcd) ;; *) echo "usage: $0 [all|wxtoken|etcd]" >&2; exit 2 ;; esac
 
+deploy/gen-certs.sh
+
 ctx=$(mktemp -d "${TMPDIR:-/tmp}/wxtoken-images.XXXXXX")
 trap 'rm -rf "$ctx"' EXIT
 
@@ -40,6 +45,7 @@ if [ "$which" != etcd ]; then
   mkdir -p "$c/bin" "$c/etc/ssl/certs" "$c/usr/share" "$c/data"
   gobuild "$c/bin/wxtoken" ./cmd/wxtoken "-X main.version=$version"
   gobuild "$c/bin/healthcheck" ./deploy/healthcheck
+  gobuild "$c/bin/wxtoken-etcd-auth" ./deploy/etcdauth
   cp "$certs" "$c/etc/ssl/certs/ca-certificates.crt"
   cp -a "$zoneinfo" "$c/usr/share/zoneinfo"
   printf 'root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/var/lib/wxtoken:/sbin/nologin\n' >"$c/etc/passwd"

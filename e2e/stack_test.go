@@ -156,6 +156,11 @@ func (s *stack) url(portVar string) string {
 // buildImages runs deploy/build-images.sh, unless WXTOKEN_E2E_SKIP_BUILD=1
 // and both images exist.
 func (s *stack) buildImages(ctx context.Context) error {
+	// The compose file mounts etcd's CA, certificates and passwords from
+	// deploy/certs, which build-images.sh makes too.
+	if out, err := exec.CommandContext(ctx, filepath.Join(s.root, "deploy", "gen-certs.sh")).CombinedOutput(); err != nil {
+		return fmt.Errorf("deploy/gen-certs.sh: %w\n%s", err, out)
+	}
 	if os.Getenv("WXTOKEN_E2E_SKIP_BUILD") == "1" {
 		_, err1 := s.docker(ctx, "image", "inspect", wxtokenImage)
 		_, err2 := s.docker(ctx, "image", "inspect", etcdImage)
