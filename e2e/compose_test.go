@@ -22,8 +22,8 @@ const (
 	electionTTL = 4 * time.Second
 	readEvery   = 100 * time.Millisecond
 	snapEvery   = 2 * time.Second
-	overlap     = 15 * time.Second // SIM_OVERLAP and refresh.overlap
-	margin      = 5 * time.Second  // refresh.margin
+	overlap     = 30 * time.Second // SIM_OVERLAP and refresh.overlap
+	margin      = 3 * time.Second  // refresh.margin
 	steady      = 15 * time.Second // before the first fault
 	// Each fault starts lead before the leader's next planned refresh, so
 	// that the refresh has to happen under it, and lasts past it by after.

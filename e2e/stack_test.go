@@ -113,7 +113,7 @@ func newStack(t *testing.T, compose []string) *stack {
 	env = append(env,
 		"WXTOKEN_IMAGE="+wxtokenImage, "ETCD_IMAGE="+etcdImage,
 		"WXTOKEN_CONFIG="+config, "APP_SECRET="+simSecret,
-		"WXTOKEN_BIND=127.0.0.1", "SIM_TOKEN_TTL=60s", "SIM_OVERLAP=15s",
+		"WXTOKEN_BIND=127.0.0.1", "SIM_TOKEN_TTL=60s", "SIM_OVERLAP=30s",
 		"ETCD_CLUSTER_TOKEN="+s.project,
 	)
 	for name, port := range s.ports {

@@ -285,6 +285,17 @@ func (s *Store) WaitRejected(ctx context.Context, cred string, seq uint64, rev i
 	return ctx.Err()
 }
 
+// Reported tells whether a report on cred's seq exists and is not
+// rejected.
+func (s *Store) Reported(ctx context.Context, cred string, seq uint64) (bool, error) {
+	resp, err := s.c.Get(ctx, s.keys.Report(cred, seq))
+	if err != nil {
+		return false, fmt.Errorf("reported %s: %w", cred, err)
+	}
+	var r Report
+	return len(resp.Kvs) > 0 && json.Unmarshal(resp.Kvs[0].Value, &r) == nil && !r.Rejected, nil
+}
+
 // DeleteReport removes one report, fenced by f.
 func (s *Store) DeleteReport(ctx context.Context, f Fence, cred string, seq uint64) error {
 	_, err := s.c.Txn(ctx).If(f.Cmp()).Then(clientv3.OpDelete(s.keys.Report(cred, seq))).Commit()
