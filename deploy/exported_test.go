@@ -3,6 +3,8 @@ package deploy_test
 import (
 	"bufio"
 	"context"
+	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"sort"
@@ -10,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wxtoken/wxtoken/client"
 	"github.com/wxtoken/wxtoken/fetcher/wechattest"
 	"github.com/wxtoken/wxtoken/internal/replicatest"
 )
@@ -100,17 +101,12 @@ func TestQueriedMetricsAreExported(t *testing.T) {
 	got := exported{}
 	got.scrape(ctx, t, env.URL)
 
-	c, err := client.New(client.Config{BaseURL: env.URL})
-	if err != nil {
-		t.Fatal(err)
+	// A read, and a report of a token WeChat still accepts: rejected.
+	if code := call(ctx, t, http.MethodGet, env.URL+"/v1/apps/"+replicatest.App+"/token", ""); code != http.StatusOK {
+		t.Fatalf("GET token: %d", code)
 	}
-	tok, err := c.Token(ctx, replicatest.App)
-	if err != nil {
-		t.Fatalf("Token: %v", err)
-	}
-	// A report of a token WeChat still accepts: rejected.
-	if _, err := c.Invalidate(ctx, replicatest.App, tok.AccessToken); err != nil {
-		t.Fatalf("Invalidate of a live token: %v", err)
+	if code := report(ctx, t, env); code != http.StatusOK {
+		t.Fatalf("report of a live token: %d, want 200 (rejected, the same token back)", code)
 	}
 	got.scrape(ctx, t, env.URL)
 
@@ -120,17 +116,21 @@ func TestQueriedMetricsAreExported(t *testing.T) {
 	before := env.Current(t, replicatest.App, "token").Seq
 	env.KillToken(t, replicatest.App)
 	env.Sim.SetFault(wechattest.Fault{Mode: wechattest.Fault5xx, Count: 1, AppID: replicatest.AppID})
-	_, _ = c.Invalidate(ctx, replicatest.App, env.Current(t, replicatest.App, "token").Value) // may time out: the call is ambiguous
-	waitUntil(ctx, t, "a new token after the unanswered call", func() bool {
+	report(ctx, t, env) // may answer refresh_pending: the call is ambiguous and waited out
+	if !waitUntil(ctx, func() bool {
 		got.scrape(ctx, t, env.URL)
 		return env.Current(t, replicatest.App, "token").Seq > before
-	})
+	}) {
+		t.Fatalf("no new token after the unanswered call; the simulator's ledger:\n%s", ledger(env.Sim))
+	}
 
 	// WeChat refuses this host (IP whitelist, 40164) on the next fetch.
 	env.KillToken(t, replicatest.App)
 	env.Sim.SetAllowIPs([]string{"192.0.2.1"})
-	_, _ = c.Invalidate(ctx, replicatest.App, env.Current(t, replicatest.App, "token").Value)
-	waitUntil(ctx, t, "WeChat's refusal (40164) of a fetch", func() bool {
+	report(ctx, t, env)
+	refusedCtx, refusedCancel := context.WithTimeout(ctx, time.Minute)
+	defer refusedCancel()
+	if !waitUntil(refusedCtx, func() bool {
 		got.scrape(ctx, t, env.URL)
 		for _, f := range env.Sim.Ledger() {
 			if f.Errcode == 40164 {
@@ -138,14 +138,16 @@ func TestQueriedMetricsAreExported(t *testing.T) {
 			}
 		}
 		return false
-	})
+	}) {
+		t.Fatalf("WeChat's refusal (40164) of a fetch did not happen within a minute; the simulator's ledger:\n%s", ledger(env.Sim))
+	}
 
 	// Series may lag the events a little: scrape until nothing is
 	// missing, or give up and name what is.
 	var missing []string
 	lagCtx, lagCancel := context.WithTimeout(ctx, 20*time.Second)
 	defer lagCancel()
-	waitUntil(lagCtx, t, "", func() bool {
+	waitUntil(lagCtx, func() bool {
 		got.scrape(ctx, t, env.URL)
 		missing = got.missing(used)
 		return len(missing) == 0
@@ -155,18 +157,55 @@ func TestQueriedMetricsAreExported(t *testing.T) {
 	}
 }
 
-// waitUntil polls cond every 200ms until it holds or ctx ends; then it
-// fails the test naming what, unless what is "".
-func waitUntil(ctx context.Context, t *testing.T, what string, cond func() bool) {
+// call sends a request with an optional JSON body to url and returns the
+// status.
+func call(ctx context.Context, t *testing.T, method, url, body string) int {
 	t.Helper()
+	req, err := http.NewRequestWithContext(ctx, method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// report reports the token the replica serves as dead (straight to the
+// API: the Go client would answer from its own cache).
+func report(ctx context.Context, t *testing.T, env *replicatest.Env) int {
+	t.Helper()
+	body, err := json.Marshal(map[string]string{"access_token": env.Current(t, replicatest.App, "token").Value})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return call(ctx, t, http.MethodPost, env.URL+"/v1/apps/"+replicatest.App+"/token/invalidate", string(body))
+}
+
+// waitUntil polls cond every 200ms until it holds (true) or ctx ends
+// (false).
+func waitUntil(ctx context.Context, cond func() bool) bool {
 	for !cond() {
 		select {
 		case <-ctx.Done():
-			if what != "" {
-				t.Fatalf("waiting for %s: %v", what, ctx.Err())
-			}
-			return
+			return false
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+	return true
+}
+
+// ledger renders the simulator's token and ticket calls, one a line.
+func ledger(sim *wechattest.Server) string {
+	var b strings.Builder
+	for _, f := range sim.Ledger() {
+		fmt.Fprintf(&b, "  %s %s %s errcode %d issued %v from %s\n", f.At.Format("15:04:05.000"), f.Kind, f.AppID, f.Errcode, f.Issued, f.Caller)
+	}
+	return b.String()
 }
