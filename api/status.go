@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"sort"
 	"time"
@@ -37,6 +36,22 @@ type CredStatus struct {
 	BlockedTill  time.Time `json:"blocked_till,omitzero"`
 	LastError    string    `json:"last_error,omitempty"`
 	InFlight     bool      `json:"fetch_in_flight"`
+	// Refused lists the nodes WeChat refuses this credential from (IP
+	// whitelist), each until its holdoff ends.
+	Refused []Refusal `json:"refused,omitempty"`
+	// Owner is the candidate that fetches this credential because WeChat
+	// refuses the leader for it ("" : the leader).
+	Owner string `json:"owner,omitempty"`
+	// ForeignFetches counts today's tokens killed by a fetch from outside
+	// the cluster.
+	ForeignFetches int `json:"foreign_fetches"`
+}
+
+// Refusal is one node WeChat refuses a credential from.
+type Refusal struct {
+	Node  string    `json:"node"`
+	Code  int       `json:"code"`
+	Until time.Time `json:"until"`
 }
 
 // Status gathers the replica's and the cluster's state. etcd is asked with
@@ -85,7 +100,13 @@ func (a *API) Status(ctx context.Context) Status {
 					cs.NextRefresh = s.NextRefresh
 				}
 			}
-			cs.FetchesToday, cs.Budget = ov.Budgets[cred].Count, app.Budget
+			cs.FetchesToday, cs.Budget, cs.ForeignFetches = ov.Budgets[cred].Count, app.Budget, ov.Budgets[cred].Foreign
+			for _, r := range ov.Refusals[cred] {
+				cs.Refused = append(cs.Refused, Refusal{Node: r.Node, Code: r.Code, Until: r.Until})
+			}
+			if o, ok := ov.Owners[cred]; ok {
+				cs.Owner = o.Node
+			}
 			_, cs.InFlight = ov.Intents[cred]
 			st.Credentials = append(st.Credentials, cs)
 		}
@@ -95,30 +116,4 @@ func (a *API) Status(ctx context.Context) Status {
 
 func (a *API) status(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, a.Status(r.Context()))
-}
-
-func (a *API) metrics(w http.ResponseWriter, _ *http.Request) {
-	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-	now := a.cfg.Now()
-	ready := 0
-	if a.cfg.Cache.Synced() {
-		ready = 1
-	}
-	fmt.Fprintf(w, "# HELP wxtoken_ready 1 while the replica follows etcd.\n# TYPE wxtoken_ready gauge\nwxtoken_ready %d\n", ready)
-	fmt.Fprintf(w, "# HELP wxtoken_token_reads_total Credentials handed out.\n# TYPE wxtoken_token_reads_total counter\nwxtoken_token_reads_total %d\n", a.reads.Load())
-	fmt.Fprintf(w, "# HELP wxtoken_token_misses_total Reads answered 503 for want of a usable credential.\n# TYPE wxtoken_token_misses_total counter\nwxtoken_token_misses_total %d\n", a.misses.Load())
-	fmt.Fprintf(w, "# HELP wxtoken_invalidations_total Reports of the current token as dead.\n# TYPE wxtoken_invalidations_total counter\nwxtoken_invalidations_total %d\n", a.reports.Load())
-	recs := a.cfg.Cache.Records()
-	sort.Slice(recs, func(i, j int) bool { return recs[i].Cred < recs[j].Cred })
-	fmt.Fprint(w, "# HELP wxtoken_credential_seq Newest record seq served per credential.\n# TYPE wxtoken_credential_seq gauge\n")
-	for _, r := range recs {
-		fmt.Fprintf(w, "wxtoken_credential_seq{cred=%q} %d\n", r.Cred, r.Seq)
-	}
-	fmt.Fprint(w, "# HELP wxtoken_credential_expires_in_seconds Seconds until the served credential expires.\n# TYPE wxtoken_credential_expires_in_seconds gauge\n")
-	for _, r := range recs {
-		fmt.Fprintf(w, "wxtoken_credential_expires_in_seconds{cred=%q} %.0f\n", r.Cred, r.ExpiresAt.Sub(now).Seconds())
-	}
-	for _, m := range a.cfg.Metrics {
-		m.WritePrometheus(w)
-	}
 }

@@ -32,6 +32,7 @@ type Cache struct {
 	log   *slog.Logger
 	probe time.Duration
 	now   func() time.Time
+	onApp func(r Record, at time.Time)
 
 	slots atomic.Pointer[map[string]*atomic.Pointer[Record]]
 	mu    sync.Mutex    // serializes slot map copies and changed
@@ -42,6 +43,7 @@ type Cache struct {
 	watching atomic.Bool  // a watch is established and has not failed
 	probeOK  atomic.Int64 // unix nanos of the last successful probe
 	rev      atomic.Int64 // highest revision applied
+	intents  sync.Map     // cred -> Intent, the unfinished fetches
 }
 
 // CacheConfig configures a Cache.
@@ -52,6 +54,10 @@ type CacheConfig struct {
 	// default DefaultProbeInterval.
 	ProbeInterval time.Duration
 	Logger        *slog.Logger
+	// OnApply, if set, is called with every record the watch delivers and
+	// the cache applies (not those of a full list), and the time it was
+	// applied. It runs on the watch's goroutine: it must be quick.
+	OnApply func(r Record, at time.Time)
 }
 
 // NewCache returns a Cache over the records under cfg.Prefix.
@@ -69,6 +75,7 @@ func NewCache(cfg CacheConfig) *Cache {
 		log:    logger.With("component", "cache"),
 		probe:  cfg.ProbeInterval,
 		now:    time.Now,
+		onApp:  cfg.OnApply,
 		chg:    make(chan struct{}),
 		loaded: make(chan struct{}),
 	}
@@ -179,8 +186,9 @@ func (c *Cache) apply(r *Record) bool {
 // etcd outage. Run returns ctx's error.
 func (c *Cache) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
-	wg.Add(1)
+	wg.Add(2)
 	go func() { defer wg.Done(); c.runProbe(ctx) }()
+	go func() { defer wg.Done(); c.runIntents(ctx) }()
 	defer wg.Wait()
 
 	bo := backoff.NewExponentialBackOff()
@@ -291,8 +299,8 @@ func (c *Cache) decode(key, val []byte) *Record {
 }
 
 func (c *Cache) applyKV(key, val []byte) {
-	if r := c.decode(key, val); r != nil {
-		c.apply(r)
+	if r := c.decode(key, val); r != nil && c.apply(r) && c.onApp != nil {
+		c.onApp(*r, c.now())
 	}
 }
 
