@@ -3,6 +3,8 @@ package kubernetes_test
 import (
 	"bufio"
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -21,17 +23,74 @@ import (
 // repoRoot is the main module's directory.
 const repoRoot = "../.."
 
-// buildWxtoken compiles cmd/wxtoken of the main module into a temporary
-// directory.
-func buildWxtoken(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "wxtoken")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/wxtoken")
+// wxtokenBin is cmd/wxtoken of the main module, built once by TestMain.
+var wxtokenBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "wxtoken-k8s-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	wxtokenBin = filepath.Join(dir, "wxtoken")
+	cmd := exec.Command("go", "build", "-o", wxtokenBin, "./cmd/wxtoken")
 	cmd.Dir = repoRoot
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/wxtoken: %v\n%s", err, out)
+		fmt.Fprintf(os.Stderr, "go build ./cmd/wxtoken (in %s): %v\n%s", repoRoot, err, out)
+		os.RemoveAll(dir)
+		os.Exit(1)
 	}
-	return bin
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// TestConfigsPassConfigCheck runs `wxtoken config check` on every config
+// of the ConfigMap, with the secret files it names taken from the keys of
+// secret.yaml.example, and on a broken one, which must fail.
+func TestConfigsPassConfigCheck(t *testing.T) {
+	o := decodeAll(t)
+	secrets := t.TempDir()
+	for _, s := range o.secrets {
+		for key, value := range s.StringData {
+			if err := os.WriteFile(filepath.Join(secrets, key), []byte(value), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	dir := t.TempDir()
+	check := func(name, text string) (string, error) {
+		file := filepath.Join(dir, name)
+		for _, w := range wxtokenContainers(t, o) {
+			for _, m := range w.c.VolumeMounts {
+				if v := volume(&w.dep.Spec.Template.Spec, m.Name); v != nil && v.Secret != nil {
+					text = strings.ReplaceAll(text, strings.TrimSuffix(m.MountPath, "/")+"/", secrets+"/")
+				}
+			}
+		}
+		if err := os.WriteFile(file, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out, err := exec.Command(wxtokenBin, "config", "check", file).CombinedOutput()
+		return string(out), err
+	}
+	n := 0
+	for _, cm := range o.configMaps {
+		for key, text := range cm.Data {
+			n++
+			if out, err := check(key, text); err != nil {
+				t.Errorf("wxtoken config check on key %s of ConfigMap %s: %v\n%s", key, cm.Name, err, out)
+			}
+		}
+	}
+	if n == 0 {
+		t.Fatal("no ConfigMap data to check")
+	}
+	out, err := check("broken.yaml", "listen: 0.0.0.0:8417\napps:\n  - name: shop\n    kind: classik\n")
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 2 {
+		t.Errorf("wxtoken config check on a broken config: %v (%s), want exit status 2", err, out)
+	}
 }
 
 // probePaths are the paths of every probe of every wxtoken container.
@@ -66,7 +125,7 @@ func TestProbePathsServedByBinary(t *testing.T) {
 	if len(paths) == 0 {
 		t.Fatal("no probe paths")
 	}
-	bin := buildWxtoken(t)
+	bin := wxtokenBin
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, "serve", "--demo", "--listen", "127.0.0.1:0")
