@@ -135,6 +135,7 @@ func New(cfg Config) (*API, error) {
 	a.handle("GET /readyz", routeReadyz, a.readyz)
 	a.handle("GET /metrics", routeMetrics, metricsHandler(cfg.Gatherer).ServeHTTP)
 	a.handle("GET /v1/status", routeStatus, a.status)
+	a.routeUI()
 	a.handle("/", routeOther, func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no such endpoint: "+r.Method+" "+r.URL.Path)
 	})
