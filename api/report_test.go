@@ -35,7 +35,13 @@ func errCode(err error) string {
 
 // record is a token record of seq valid for an hour from now.
 func record(seq uint64, value string) tokenstore.Record {
-	return tokenstore.Record{Cred: testCred, Value: value, Seq: seq, ExpiresAt: time.Now().Add(time.Hour)}
+	return recordAt(seq, value, time.Now().Add(time.Hour), time.Time{})
+}
+
+// recordAt is a token record of seq expiring at exp, its refresh planned at
+// refresh (zero: none).
+func recordAt(seq uint64, value string, exp, refresh time.Time) tokenstore.Record {
+	return tokenstore.Record{Cred: testCred, Value: value, Seq: seq, ExpiresAt: exp, RefreshAt: refresh}
 }
 
 // TestReportRejectedAfterWaitersGaveUp: a rejection that lands after every
