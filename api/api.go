@@ -222,11 +222,11 @@ func (a *API) keepFor(rec tokenstore.Record, now time.Time) int64 {
 	return max(int64(secs), 0)
 }
 
-// keepUntil is the last instant rec is surely valid if nothing refreshes
-// it early (tokenstore.Record.KeepUntil, the rule the token file follows
-// too).
+// keepUntil is the earlier of rec's expiry and its planned refresh plus
+// WeChat's overlap: the last instant rec is surely valid if nothing
+// refreshes it early.
 func (a *API) keepUntil(rec tokenstore.Record) time.Time {
-	return rec.KeepUntil(a.cfg.Overlap)
+	return rec.KeepUntil(a.cfg.Overlap) // the rule the token file follows too
 }
 
 // Token returns the current access token of app from the cache. It never
