@@ -29,7 +29,7 @@ type read struct {
 	name  string
 	at    time.Time
 	serve bool
-	keep  int64 // expires_in when served
+	keep  int64 // expires_in when served; keep it under the overlap
 }
 
 // checkReads sets the clock to each read's instant and checks that the
@@ -64,7 +64,7 @@ func TestServingMarginSynced(t *testing.T) {
 	waitFor(t, "the cache to follow etcd", e.cache.Synced)
 
 	checkReads(t, e, clk, true, []read{
-		{"an hour before expiry", exp.Add(-time.Hour), true, int64((time.Hour - margin).Seconds())},
+		{"a minute before the margin", exp.Add(-margin - time.Minute), true, 60},
 		{"a second before the margin", exp.Add(-margin - time.Second), true, 1},
 		{"at expiry less margin", exp.Add(-margin), false, 0},
 		{"inside the margin", exp.Add(-margin / 2), false, 0},
@@ -91,7 +91,7 @@ func TestKeepUntilCutOff(t *testing.T) {
 	e.clus.Members[0].Bridge().Blackhole()
 	waitFor(t, "the cache to notice it is cut off", func() bool { return !e.cache.Synced() })
 	checkReads(t, e, clk, false, []read{
-		{"cut off, before keep-until", t0, true, int64(keep.Sub(t0).Seconds())},
+		{"cut off, before keep-until", refresh, true, int64(keep.Sub(refresh).Seconds())},
 		{"cut off, a second before keep-until less margin", keep.Add(-time.Second), true, 1},
 		{"cut off, at keep-until less margin", keep, false, 0},
 		{"cut off, an hour before expiry", exp.Add(-time.Hour), false, 0},
