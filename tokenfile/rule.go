@@ -8,32 +8,36 @@ import (
 
 // decision is what a file must hold at one instant.
 type decision struct {
-	serve  bool      // the record's value; otherwise nothing
-	why    string    // why nothing, for the log
-	until  time.Time // when time alone may change the decision (zero: never)
-	onSync bool      // the decision depends on whether the source is synced
+	serve bool      // the record's value; otherwise nothing
+	why   string    // why nothing, for the log
+	until time.Time // when time alone ends the decision (zero: never)
 }
 
 // decide applies the API's rule for token reads to rec at now: a record is
-// served while it is usable (more than margin before its expiry) and, on a
-// source that does not follow etcd, more than margin before its keep-until.
-func decide(rec tokenstore.Record, found bool, now time.Time, margin, overlap time.Duration, synced bool) decision {
+// served while it is usable (more than margin before its expiry) and more
+// than margin before limit, the last instant it is surely alive (see
+// Sink.limit); limitWhy says why it is not served past limit.
+func decide(rec tokenstore.Record, found bool, now time.Time, margin time.Duration, limit time.Time, limitWhy string) decision {
 	switch {
 	case !found:
 		return decision{why: "no record"}
 	case !rec.Usable(now, margin):
 		return decision{why: "expired"}
 	}
-	expiry := rec.ExpiresAt.Add(-margin)
-	keep := rec.KeepUntil(overlap).Add(-margin)
-	if now.Before(keep) {
-		return decision{serve: true, until: keep}
+	end := limit.Add(-margin)
+	if !now.Before(end) {
+		return decision{why: limitWhy}
 	}
-	// Past keep-until: served only while the source follows etcd and so
-	// would have seen the refresh that could kill the token.
-	d := decision{serve: synced, until: expiry, onSync: true}
-	if !synced {
-		d.why = "past keep-until, not following etcd"
+	return decision{serve: true, until: end}
+}
+
+// limit is the last instant rec is surely alive, as the API judges it: a
+// replica that follows etcd would see the refresh that kills the token, so
+// it serves rec until its expiry; one cut off from etcd cannot know, and
+// serves rec no longer than its keep-until.
+func (s *Sink) limit(rec tokenstore.Record, synced bool) (time.Time, string) {
+	if synced {
+		return rec.ExpiresAt, "expired"
 	}
-	return d
+	return rec.KeepUntil(s.cfg.Overlap), "past keep-until, not following etcd"
 }

@@ -67,9 +67,8 @@ type Config struct {
 	// RetryInterval is the pause before writing again after a failure.
 	// Default DefaultRetryInterval.
 	RetryInterval time.Duration
-	// SyncInterval is how often the Source's Synced is checked while a
-	// file's content depends on it (a record past its keep-until and not
-	// yet near its expiry). Default DefaultSyncInterval.
+	// SyncInterval is how often the Source's Synced is checked (a file's
+	// content may depend on it). Default DefaultSyncInterval.
 	SyncInterval time.Duration
 	Logger       *slog.Logger
 	Now          func() time.Time
@@ -123,60 +122,49 @@ type held struct {
 	empty bool
 }
 
-// Run writes each file now, again at every change of its credential, and
-// again when time alone changes what it must hold (its record reaching its
-// keep-until or expiry, less the margin), until ctx ends; then it returns
-// nil and leaves the files as they are. A failed write is logged and tried
-// again after RetryInterval.
+// Run writes each file now, again at every change of its credential, again
+// when time alone changes what it must hold (its record reaching its
+// keep-until or expiry, less the margin), and again when the Source starts
+// or stops following etcd (checked every SyncInterval), until ctx ends;
+// then it returns nil and leaves the files as they are. A failed write is
+// logged and tried again after RetryInterval.
 func (s *Sink) Run(ctx context.Context) error {
 	written := make(map[string]held, len(s.cfg.Files)) // by path
 	for {
 		changed := s.cfg.Source.Changed() // before reading: no change is missed
 		now := s.cfg.Now()
 		next, ok := s.sync(written, now)
-		wait := time.Duration(-1)
-		if !next.IsZero() {
-			wait = max(next.Sub(now), 0)
+		wait := max(next.Sub(now), 0)
+		if !ok {
+			wait = min(wait, s.cfg.RetryInterval)
 		}
-		if !ok && (wait < 0 || wait > s.cfg.RetryInterval) {
-			wait = s.cfg.RetryInterval
-		}
-		var wake <-chan time.Time
-		var timer *time.Timer
-		if wait >= 0 {
-			timer = time.NewTimer(wait)
-			wake = timer.C
-		}
+		timer := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 		case <-changed:
-		case <-wake:
+		case <-timer.C:
 		}
-		if timer != nil {
-			timer.Stop()
-		}
+		timer.Stop()
 		if ctx.Err() != nil {
 			return nil
 		}
 	}
 }
 
-// sync brings every file to what it must hold at now. It returns the
-// earliest instant at which that may change with no change of the Source
-// (zero: none), and whether all writes succeeded.
+// sync brings every file to what it must hold at now. It returns when to
+// look again with no change of records: when time alone changes what a
+// file must hold, or after SyncInterval (the Source's sync state may
+// change meanwhile); and whether all writes succeeded.
 func (s *Sink) sync(written map[string]held, now time.Time) (next time.Time, ok bool) {
 	ok = true
+	next = now.Add(s.cfg.SyncInterval)
 	synced := s.cfg.Source.Synced()
 	for _, f := range s.cfg.Files {
 		rec, found := s.cfg.Source.Get(f.Cred)
-		d := decide(rec, found, now, s.cfg.Margin, s.cfg.Overlap, synced)
-		if !d.until.IsZero() && (next.IsZero() || d.until.Before(next)) {
+		limit, why := s.limit(rec, synced)
+		d := decide(rec, found, now, s.cfg.Margin, limit, why)
+		if !d.until.IsZero() && d.until.Before(next) {
 			next = d.until
-		}
-		if d.onSync {
-			if poll := now.Add(s.cfg.SyncInterval); next.IsZero() || poll.Before(next) {
-				next = poll
-			}
 		}
 		w, done := written[f.Path]
 		switch {

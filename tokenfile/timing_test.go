@@ -81,8 +81,9 @@ func TestSinkEmptiesExpired(t *testing.T) {
 	src := newFakeSource()
 	src.Put(record("shop/token", 1, now().Add(-time.Minute)))
 	logs := new(logBuf)
+	// No polling: only the timer at the record's end can take it back.
 	runSink(t, Config{Source: src, Files: []File{{"shop/token", shop}, {"mini/token", mini}},
-		Margin: margin, Logger: logs.logger(), Now: now})
+		Margin: margin, SyncInterval: time.Hour, Logger: logs.logger(), Now: now})
 
 	waitFile(t, shop, "") // expired record
 	waitFile(t, mini, "") // no record
