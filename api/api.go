@@ -74,9 +74,8 @@ type API struct {
 	log  *slog.Logger
 
 	reads, misses, reports atomic.Int64
-	reportMu               sync.Mutex
-	reported               map[reportKey]*reportCall // guarded by reportMu
-	tokens                 map[string]*tokenSlot     // by app; read-only after New
+	reported               sync.Map              // reportKey -> *reportCall
+	tokens                 map[string]*tokenSlot // by app; read-only after New
 }
 
 // New validates cfg and returns an API.

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"net/http"
+	"sync"
 
 	"github.com/wxtoken/wxtoken/tokenstore"
 )
@@ -27,9 +28,11 @@ type reportCall struct {
 	done     chan struct{} // closed once the write ended; err says how
 	err      error
 	rejected chan struct{} // closed if the leader finds the token alive
-	waiters  int           // guarded by API.reportMu
 	stop     context.CancelFunc
 	exited   chan struct{} // closed when run returns
+
+	mu      sync.Mutex
+	waiters int // callers waiting; 0 once the last has left, for good
 }
 
 // report records, once per replica, that the record seq of cred failed,
@@ -75,32 +78,38 @@ func (a *API) report(ctx context.Context, cred string, seq uint64) error {
 // joinReport returns the running call for key, starting one if there is
 // none, and counts the caller as its waiter.
 func (a *API) joinReport(key reportKey) *reportCall {
-	a.reportMu.Lock()
-	defer a.reportMu.Unlock()
-	c := a.reported[key]
-	if c == nil {
-		if a.reported == nil {
-			a.reported = map[reportKey]*reportCall{}
-		}
+	for {
 		ctx, stop := context.WithCancel(context.Background())
-		c = &reportCall{done: make(chan struct{}), rejected: make(chan struct{}), stop: stop, exited: make(chan struct{})}
-		a.reported[key] = c
-		go a.runReport(ctx, key, c)
+		c := &reportCall{done: make(chan struct{}), rejected: make(chan struct{}), stop: stop, exited: make(chan struct{}), waiters: 1}
+		v, loaded := a.reported.LoadOrStore(key, c)
+		if !loaded {
+			go a.runReport(ctx, key, c)
+			return c
+		}
+		stop()
+		c = v.(*reportCall)
+		c.mu.Lock()
+		live := c.waiters > 0 // else its last caller is removing it: start anew
+		if live {
+			c.waiters++
+		}
+		c.mu.Unlock()
+		if live {
+			return c
+		}
 	}
-	c.waiters++
-	return c
 }
 
-// leaveReport ends a caller's wait on c. The last caller stops c and
-// waits for it to return.
+// leaveReport ends a caller's wait on c. The last caller takes c out of
+// the table, stops it and waits for it to return.
 func (a *API) leaveReport(key reportKey, c *reportCall) {
-	a.reportMu.Lock()
+	c.mu.Lock()
 	c.waiters--
 	last := c.waiters == 0
-	if last && a.reported[key] == c {
-		delete(a.reported, key)
+	if last {
+		a.reported.CompareAndDelete(key, c)
 	}
-	a.reportMu.Unlock()
+	c.mu.Unlock()
 	if last {
 		c.stop()
 		<-c.exited
@@ -110,11 +119,7 @@ func (a *API) leaveReport(key reportKey, c *reportCall) {
 // dropReport takes c out of the table, so that the next caller of its key
 // starts afresh; its current callers keep it until they leave.
 func (a *API) dropReport(key reportKey, c *reportCall) {
-	a.reportMu.Lock()
-	defer a.reportMu.Unlock()
-	if a.reported[key] == c {
-		delete(a.reported, key)
-	}
+	a.reported.CompareAndDelete(key, c)
 }
 
 // runReport writes the report (bounded by InvalidateWait) and then
