@@ -268,7 +268,8 @@ func (a *API) serve(rec tokenstore.Record, ok bool, now time.Time) (int64, bool)
 		// one of those may doom the token early.
 		until = a.doomedAt(rec)
 	}
-	if !ok || !rec.Usable(now, a.cfg.Margin) || !now.Add(margin).Before(until) {
+	// Usable applies the margin to the expiry; until, when earlier, too.
+	if !ok || !rec.Usable(now, a.cfg.Margin) || (until.Before(rec.ExpiresAt) && !now.Add(margin).Before(until)) {
 		return 0, false
 	}
 	return a.keepFor(rec, now), true

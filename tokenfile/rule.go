@@ -24,7 +24,7 @@ func decide(rec tokenstore.Record, found bool, now time.Time, margin time.Durati
 	case !rec.Usable(now, margin):
 		return decision{why: "expired"}
 	}
-	end := limit.Add(-margin)
+	end := limit.Add(-rec.Margin(margin))
 	if !now.Before(end) {
 		return decision{why: limitWhy}
 	}
@@ -32,11 +32,17 @@ func decide(rec tokenstore.Record, found bool, now time.Time, margin time.Durati
 }
 
 // limit is the last instant rec is surely alive, as the API judges it: a
-// replica that follows etcd would see the refresh that kills the token, so
-// it serves rec until its expiry; one cut off from etcd cannot know, and
-// serves rec no longer than its keep-until.
+// replica that follows etcd sees every fetch in flight, so it serves rec
+// until its expiry or until the earliest death such a fetch may cause; one
+// cut off from etcd cannot know, and serves rec no longer than its
+// keep-until.
 func (s *Sink) limit(rec tokenstore.Record, synced bool) (time.Time, string) {
 	if synced {
+		if in, ok := s.cfg.Source.Intent(rec.Cred); ok {
+			if d := in.DoomedAt(s.cfg.Overlap); d.Before(rec.ExpiresAt) {
+				return d, "a fetch in flight may kill it"
+			}
+		}
 		return rec.ExpiresAt, "expired"
 	}
 	return rec.KeepUntil(s.cfg.Overlap), "past keep-until, not following etcd"

@@ -22,6 +22,9 @@ func TestDecide(t *testing.T) {
 	// No planned refresh: kept until expiry.
 	plain := tokenstore.Record{Cred: "a/token", Value: "v", Seq: 3, ExpiresAt: t0.Add(time.Hour)}
 	const cutOff = "past keep-until, not following etcd"
+	short := tokenstore.Record{Cred: "s/token", Value: "v", Seq: 1, FetchedAt: t0, ExpiresAt: t0.Add(4 * time.Minute)}
+	doomed := tokenstore.Record{Cred: "d/token", Value: "v", Seq: 1, ExpiresAt: t0.Add(2 * time.Hour)}
+	s.cfg.Source.(*fakeSource).SetIntent("d/token", tokenstore.Intent{Seq: 2, Started: t0.Add(2 * time.Minute)})
 	tests := []struct {
 		name   string
 		rec    tokenstore.Record
@@ -40,6 +43,11 @@ func TestDecide(t *testing.T) {
 		{"synced, at expiry less margin", early, true, expiry, true, decision{why: "expired"}},
 		{"no refresh planned", plain, true, t0, false, decision{serve: true, until: t0.Add(time.Hour - margin)}},
 		{"no refresh planned, in margin", plain, true, t0.Add(time.Hour - margin), false, decision{why: "expired"}},
+		// A 4-minute token: the margin scales to an eighth of its life.
+		{"short token", short, true, t0, true, decision{serve: true, until: t0.Add(4*time.Minute - 30*time.Second)}},
+		{"short token, in its margin", short, true, t0.Add(4*time.Minute - 30*time.Second), true, decision{why: "expired"}},
+		{"synced, fetch in flight", doomed, true, t0, true, decision{serve: true, until: t0.Add(2*time.Minute + overlap - margin)}},
+		{"synced, doomed", doomed, true, t0.Add(2*time.Minute + overlap - margin), true, decision{why: "a fetch in flight may kill it"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -42,6 +42,8 @@ type Source interface {
 	Changed() <-chan struct{}
 	// Synced reports whether the source follows etcd right now.
 	Synced() bool
+	// Intent returns the fetch in flight for cred, if one is known.
+	Intent(cred string) (tokenstore.Intent, bool)
 }
 
 var _ Source = (*tokenstore.Cache)(nil)

@@ -16,22 +16,41 @@ import (
 
 // fakeSource is a cache fed by Put.
 type fakeSource struct {
-	mu     sync.Mutex
-	recs   map[string]tokenstore.Record
-	ch     chan struct{}
-	synced atomic.Bool
+	mu      sync.Mutex
+	recs    map[string]tokenstore.Record
+	intents map[string]tokenstore.Intent
+	ch      chan struct{}
+	synced  atomic.Bool
 }
 
 var _ Source = (*fakeSource)(nil)
 
 // newFakeSource returns a synced, empty source.
 func newFakeSource() *fakeSource {
-	f := &fakeSource{recs: map[string]tokenstore.Record{}, ch: make(chan struct{})}
+	f := &fakeSource{recs: map[string]tokenstore.Record{}, intents: map[string]tokenstore.Intent{}, ch: make(chan struct{})}
 	f.synced.Store(true)
 	return f
 }
 
 func (f *fakeSource) Synced() bool { return f.synced.Load() }
+
+func (f *fakeSource) Intent(cred string) (tokenstore.Intent, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	in, ok := f.intents[cred]
+	if r, found := f.recs[cred]; !ok || found && r.Seq >= in.Seq {
+		return tokenstore.Intent{}, false // published: as tokenstore.Cache
+	}
+	return in, true
+}
+
+// SetIntent sets cred's fetch in flight, as an intent does: with no change
+// of records.
+func (f *fakeSource) SetIntent(cred string, in tokenstore.Intent) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.intents[cred] = in
+}
 
 func (f *fakeSource) Get(cred string) (tokenstore.Record, bool) {
 	f.mu.Lock()

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/wxtoken/wxtoken/tokenstore"
 )
 
 // clock is an injected clock far from the real one that advances with
@@ -135,4 +137,24 @@ func TestSinkKeepUntilCutOff(t *testing.T) {
 	src.Put(next)
 	waitFile(t, path, value(2))
 	checkLogs(t, logs, "past keep-until, not following etcd", value(1), value(2))
+}
+
+// TestSinkFetchInFlight: on a source that follows etcd, a fetch in flight
+// (an intent, which changes no record) takes the file back at the earliest
+// death it may cause, less the margin; the record it publishes is written.
+func TestSinkFetchInFlight(t *testing.T) {
+	const margin, overlap = 30 * time.Second, 5 * time.Minute
+	path := filepath.Join(t.TempDir(), "shop.token")
+	now := clock()
+	src := newFakeSource()
+	src.Put(record("shop/token", 1, now().Add(2*time.Hour)))
+	runSink(t, Config{Source: src, Files: []File{{"shop/token", path}}, Margin: margin, Overlap: overlap,
+		SyncInterval: 10 * time.Millisecond, Now: now})
+	waitFile(t, path, value(1))
+
+	deadline := now().Add(400 * time.Millisecond)
+	src.SetIntent("shop/token", tokenstore.Intent{Seq: 2, Started: deadline.Add(margin - overlap)})
+	waitEmptied(t, path, now, deadline)
+	src.Put(record("shop/token", 2, now().Add(2*time.Hour)))
+	waitFile(t, path, value(2))
 }
