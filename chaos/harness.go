@@ -28,6 +28,7 @@ type harness struct {
 	mu      sync.Mutex
 	records []checker.Snapshot
 	faults  []checker.Fault
+	invals  []checker.Invalidation // the harness's own reports
 }
 
 func (h *harness) logf(format string, args ...any) {
@@ -63,7 +64,7 @@ func (h *harness) start(ctx context.Context) error {
 		return fmt.Errorf("wechat-sim not up: %w", err)
 	}
 	for i := range h.cfg.Replicas {
-		r, err := newReplica(h.sp, &h.pp, h.cfg, h.sim.url(), h.etcd, fmt.Sprintf("r%d", i+1), i < h.cfg.Replicas-1)
+		r, err := newReplica(h.sp, &h.pp, h.cfg, h.sim.addr(), h.etcd, i)
 		if err != nil {
 			return err
 		}

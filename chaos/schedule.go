@@ -9,8 +9,9 @@ import (
 	"time"
 )
 
-// Kinds of fault. Required lists those every run must inject; DefaultPool
-// those a run draws from; the rest show known weaknesses and run only when
+// Kinds of fault. Required lists those every core run must inject and
+// DefaultPool those it draws from; ProductionRequired those of the
+// production suite; the rest show known weaknesses and run only when
 // asked for (Config.Pool).
 const (
 	LeaderKill         = "leader-kill"          // kill -9 the leader, restart it later
@@ -30,6 +31,24 @@ const (
 	// WeChatLate answers one call after the caller gave up, minting a
 	// token nobody publishes.
 	WeChatLate = "wechat-late"
+	// WeChatLateRetry holds one call for half the fetch timeout (past the
+	// old per-try timeout of a third of it) and mints at the end.
+	WeChatLateRetry = "wechat-late-retry"
+	// WeChatRefuseApp refuses one app's token calls (40164) from every
+	// host for longer than a refresh period.
+	WeChatRefuseApp = "wechat-refuse-app"
+	// WeChatRefuseLeader refuses one app's token calls from the leader's
+	// address only.
+	WeChatRefuseLeader = "wechat-refuse-leader"
+	// RollingRestart stops every replica in turn with SIGTERM while the
+	// leader's token call is in flight, and starts it again.
+	RollingRestart = "rolling-restart"
+	// ReportLateReject reports a live token while the leader's check of it
+	// is held past the report's wait, then reports it again.
+	ReportLateReject = "report-late-reject"
+	// ForeignFetch fetches an app's token outside the cluster, which kills
+	// the published token one overlap later.
+	ForeignFetch = "foreign-fetch"
 	// LeaderPauseMinting pauses the leader while WeChat mints its token
 	// (the call is answered while the leader is stopped).
 	LeaderPauseMinting = "leader-pause-minting"
@@ -39,18 +58,47 @@ const (
 	LeaderPauseLong = "leader-pause-long"
 )
 
-// Required are the fault kinds every run injects at least once.
+// Required are the fault kinds every run of the core suite injects at
+// least once.
 var Required = []string{
 	LeaderKill, LeaderPause, ReplicaBlackhole, ReplicaDelay,
 	EtcdMemberRestart, EtcdQuorumLoss, EtcdClusterRestart,
 	WeChatBusy, WeChatSlow, WeChatTimeout, WeChatQuota,
 }
 
-// DefaultPool are the kinds a run draws from once the required ones ran.
+// DefaultPool are the kinds a core run draws from once the required ones
+// ran.
 var DefaultPool = append(slices.Clone(Required), WeChat5xx, WeChatBadJSON, LeaderKillMidFetch)
 
+// ProductionRequired are the kinds of the production suite: the events of
+// a production fleet that once served dead tokens or took every app down
+// (one app's whitelist, late WeChat answers, a rolling restart, a report
+// rejected late, a token fetched outside the cluster).
+var ProductionRequired = []string{
+	WeChatRefuseApp, WeChatRefuseLeader, WeChatLateRetry, WeChatLate,
+	RollingRestart, ReportLateReject, ForeignFetch,
+}
+
 // AllKinds are every kind the harness can inject.
-var AllKinds = append(slices.Clone(DefaultPool), WeChatLate, LeaderPauseMinting, LeaderPauseLong)
+var AllKinds = append(slices.Concat(DefaultPool, ProductionRequired), LeaderPauseMinting, LeaderPauseLong)
+
+// Suite is a named set of faults sized for one run.
+type Suite struct {
+	Required []string
+	Pool     []string
+	// Duration is the run's default reading time; the required faults
+	// run even when they take longer.
+	Duration time.Duration
+}
+
+// Suites are the named suites: "core" (the default, the faults of any
+// deployment), "production" (ProductionRequired; a second short run) and
+// "all" (both, for a soak).
+var Suites = map[string]Suite{
+	"core":       {Required: Required, Pool: DefaultPool, Duration: 3*time.Minute + 30*time.Second},
+	"production": {Required: ProductionRequired, Pool: ProductionRequired, Duration: time.Minute},
+	"all":        {Required: slices.Concat(Required, ProductionRequired), Pool: slices.Concat(DefaultPool, ProductionRequired), Duration: 30 * time.Minute},
+}
 
 // Step is one fault of a schedule.
 type Step struct {
@@ -143,17 +191,48 @@ func (p *planner) step(kind string) Step {
 		// (1 s later) began.
 		s.Param = p.timing.FetchTimeout + 1500*time.Millisecond
 		s.Hold = s.Param + time.Second
+	case WeChatLateRetry:
+		// Past a per-try timeout of a third of the fetch timeout (and the
+		// retry's backoff), well inside the fetch's deadline. A classic
+		// token, since only a classic mint kills the token before it.
+		s.App = 0
+		s.Param = p.timing.FetchTimeout / 2
+		s.Hold = s.Param + time.Second
+	case WeChatRefuseApp, WeChatRefuseLeader:
+		// Longer than a classic refresh period, so the refused app's
+		// token expires unless another host fetches it.
+		s.Hold = p.timing.TokenTTL - p.timing.Before + p.between(3*time.Second, 6*time.Second)
+	case RollingRestart:
+		// Each stop meets a call held for half the fetch timeout; Hold is
+		// the pause between two replicas.
+		s.Param = p.timing.FetchTimeout / 2
+		s.Hold = p.between(time.Second, 3*time.Second)
+	case ReportLateReject:
+		s.Replica = p.rng.IntN(p.replicas)
+		s.Param = p.timing.invalidateWait() + 3*time.Second
+		s.Hold = s.Param
+	case ForeignFetch:
+		s.App = 0 // a classic token: the foreign mint kills it one overlap later
+		s.Param = p.between(time.Second, 3*time.Second)
+		s.Hold = s.Param + p.timing.Overlap + p.timing.FetchTimeout + p.timing.Margin
 	}
 	return s
 }
 
-// cost estimates the wall time of s, settling included.
-func (s Step) cost() time.Duration {
+// cost estimates the wall time of s, settling included, under timing t.
+func (s Step) cost(t Timing) time.Duration {
 	c := s.Gap + s.Hold + 3*time.Second
+	// Waiting for a planned fetch takes half a refresh period on average.
+	align := (t.TokenTTL - t.Before) / 2
 	switch s.Kind {
-	case LeaderPause, LeaderPauseLong, LeaderPauseMinting, LeaderKillMidFetch, WeChatLate, ReplicaBlackhole,
-		WeChatBusy, WeChatSlow, WeChatTimeout, WeChatQuota, WeChat5xx, WeChatBadJSON:
-		c += 8 * time.Second // waiting for the next scheduled fetch
+	case LeaderPause, LeaderPauseLong, LeaderPauseMinting, LeaderKillMidFetch, WeChatLate, WeChatLateRetry,
+		ReplicaBlackhole, WeChatBusy, WeChatSlow, WeChatTimeout, WeChatQuota, WeChat5xx, WeChatBadJSON,
+		WeChatRefuseLeader, ReportLateReject, ForeignFetch:
+		c += align
+	case WeChatRefuseApp:
+		c += 2*align + t.Holdoff // a refresh chosen for its timing, then the refused app's recovery
+	case RollingRestart:
+		c += 4 * (align + t.FetchTimeout + 5*time.Second) // one stop and start per replica
 	}
 	return c
 }
@@ -169,15 +248,15 @@ func plan(seed int64, d time.Duration, required, pool []string, t Timing, replic
 	for _, k := range req {
 		s := p.step(k)
 		steps = append(steps, s)
-		total += s.cost()
+		total += s.cost(t)
 	}
 	for len(pool) > 0 {
 		s := p.step(pool[p.rng.IntN(len(pool))])
-		if total+s.cost() > d {
+		if total+s.cost(t) > d {
 			break
 		}
 		steps = append(steps, s)
-		total += s.cost()
+		total += s.cost(t)
 	}
 	return steps
 }
@@ -189,6 +268,14 @@ func (s Step) describe(replicas []*replica, etcd *etcdCluster, apps []app) strin
 	switch s.Kind {
 	case LeaderKill, LeaderPause, LeaderPauseLong, LeaderKillMidFetch, LeaderPauseMinting:
 		b.WriteString(" target the leader")
+	case RollingRestart:
+		b.WriteString(" target every replica in turn, the leader first")
+	case WeChatRefuseApp:
+		b.WriteString(" target an app chosen when the other's refresh falls inside the refusal")
+	case WeChatRefuseLeader:
+		b.WriteString(" target app " + apps[s.App].name + " from the leader's address")
+	case ReportLateReject:
+		b.WriteString(" target app " + apps[s.App].name + " via " + replicas[s.Replica].name)
 	case ReplicaBlackhole, ReplicaDelay:
 		if s.Kind == ReplicaBlackhole {
 			b.WriteString(" before a refresh of app " + apps[s.App].name + ",")
