@@ -26,18 +26,22 @@ type Timing struct {
 	Holdoff      time.Duration // election.holdoff: how long a host WeChat refused stays out
 	// ReadWait and InvalidateWait are refresh.read_wait and
 	// refresh.invalidate_wait; zero leaves the replicas' defaults (2 s
-	// and 10 s) and writes no key.
+	// and 10 s) and writes no key. The leader's check of a reported
+	// token is bounded by FetchTimeout: InvalidateWait must be shorter
+	// for a rejection to come after the report gave up.
 	ReadWait, InvalidateWait time.Duration
 }
 
 // DefaultTiming keeps production's ratios (overlap 300 s, fetch_timeout
-// 30 s, margin 30 s, 2-hour tokens refreshed 8 minutes early, a 10-minute
-// holdoff): the overlap is 10 x fetch_timeout and 5 x the recovery window
-// (fetch_timeout + margin); a refresh begins more than an overlap before
-// expiry; the planned refresh interval (TokenTTL - Before - jitter) is
-// longer than the overlap, so that a token fetched outside the cluster
-// kills the published one before the next planned refresh, as in
-// production; the holdoff is 2 x the overlap.
+// 30 s, margin 30 s, invalidate_wait 10 s, 2-hour tokens refreshed 8
+// minutes early, a 10-minute holdoff): the overlap is 10 x fetch_timeout
+// and 5 x the recovery window (fetch_timeout + margin); a refresh begins
+// more than an overlap before expiry; the planned refresh interval
+// (TokenTTL - Before - jitter) is longer than the overlap, so that a token
+// fetched outside the cluster kills the published one before the next
+// planned refresh, as in production; the holdoff is 2 x the overlap; a
+// report waits a third of fetch_timeout. The read wait keeps the
+// replicas' default (2 s).
 var DefaultTiming = Timing{
 	ElectionTTL:  3 * time.Second,
 	TokenTTL:     75 * time.Second,
@@ -47,6 +51,8 @@ var DefaultTiming = Timing{
 	FetchTimeout: 3 * time.Second,
 	Margin:       3 * time.Second,
 	Holdoff:      60 * time.Second,
+	// InvalidateWait: a third of FetchTimeout, as in production.
+	InvalidateWait: time.Second,
 }
 
 // invalidateWait is the replicas' refresh.invalidate_wait.

@@ -22,7 +22,7 @@ type replica struct {
 	port      int
 	proxies   []*proxy.Proxy
 	wechat    *proxy.Proxy // to the simulator, from sourceIP
-	sourceIP  string       // the address WeChat sees, 127.0.0.(10+i)
+	sourceIP  string       // the address WeChat sees: 127.0.0.11 for r1, .12 for r2...
 	proc      *proc
 }
 
@@ -30,7 +30,7 @@ func (r *replica) url() string { return fmt.Sprintf("http://127.0.0.1:%d", r.por
 
 // newReplica writes the config of replica i and prepares its process.
 func newReplica(sp *spawner, pp *ports, cfg *Config, simAddr string, etcd *etcdCluster, i int) (*replica, error) {
-	r := &replica{name: fmt.Sprintf("r%d", i+1), candidate: i < cfg.Replicas-1, sourceIP: fmt.Sprintf("127.0.0.%d", 10+i)}
+	r := &replica{name: fmt.Sprintf("r%d", i+1), candidate: i < cfg.Replicas-1, sourceIP: fmt.Sprintf("127.0.0.%d", 11+i)}
 	name := r.name
 	var err error
 	if r.port, err = pp.next(); err != nil {

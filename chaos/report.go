@@ -24,6 +24,10 @@ func (h *harness) reportLateReject(ctx context.Context, s Step, f *checker.Fault
 	a, r := h.cfg.apps[s.App], h.replicas[s.Replica]
 	t := h.cfg.Timing
 	f.App = a.name
+	if t.invalidateWait() >= t.FetchTimeout {
+		f.Missed = fmt.Sprintf("invalidate wait %v is not shorter than the fetch timeout %v, which bounds the leader's check", t.invalidateWait(), t.FetchTimeout)
+		return nil
+	}
 	// A token that stays current through both reports.
 	rec, err := h.freshRecord(ctx, a, s.Param+t.invalidateWait()+10*time.Second)
 	if err != nil {

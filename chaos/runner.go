@@ -157,6 +157,8 @@ func (h *harness) run(ctx context.Context) (*Result, error) {
 func (h *harness) judge(ctx context.Context, start, end time.Time, consumers []*consumer) (*Result, error) {
 	cfg := h.cfg
 	_ = h.sim.clearFault(ctx)
+	_ = h.sim.clearRefusals(ctx)
+	_ = h.sim.clearUseLatency(ctx)
 	h.snapshot(ctx, "end of run")
 	ledger, err := h.sim.ledger(ctx)
 	if err != nil {

@@ -208,8 +208,10 @@ func (p *planner) step(kind string) Step {
 		s.Param = p.timing.FetchTimeout / 2
 		s.Hold = p.between(time.Second, 3*time.Second)
 	case ReportLateReject:
+		// The leader's check answers after the report gave up, and
+		// before the check's own bound (the fetch timeout).
 		s.Replica = p.rng.IntN(p.replicas)
-		s.Param = p.timing.invalidateWait() + 3*time.Second
+		s.Param = (p.timing.invalidateWait() + p.timing.FetchTimeout) / 2
 		s.Hold = s.Param
 	case ForeignFetch:
 		s.App = 0 // a classic token: the foreign mint kills it one overlap later

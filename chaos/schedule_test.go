@@ -105,8 +105,9 @@ func TestPlanTargets(t *testing.T) {
 				t.Errorf("%s holds %v, want longer than a refresh period %v", s.Kind, s.Hold, period)
 			}
 		case ReportLateReject:
-			if s.Param <= DefaultTiming.invalidateWait() {
-				t.Errorf("the check is held %v, want longer than the invalidate wait %v", s.Param, DefaultTiming.invalidateWait())
+			if s.Param <= DefaultTiming.invalidateWait() || s.Param >= DefaultTiming.FetchTimeout {
+				t.Errorf("the check is held %v, want longer than the invalidate wait %v and shorter than the fetch timeout %v",
+					s.Param, DefaultTiming.invalidateWait(), DefaultTiming.FetchTimeout)
 			}
 		case ForeignFetch:
 			if s.App != 0 || s.Hold < DefaultTiming.Overlap {
@@ -131,6 +132,9 @@ func TestDefaultTiming(t *testing.T) {
 	if every := d.TokenTTL - d.Before - d.Jitter; every <= d.Overlap+d.FetchTimeout+d.Margin {
 		t.Errorf("classic refresh every %v, want more than the overlap plus the recovery window (%v): a foreign fetch must kill the token before the next planned refresh",
 			every, d.Overlap+d.FetchTimeout+d.Margin)
+	}
+	if d.InvalidateWait != d.FetchTimeout/3 {
+		t.Errorf("invalidate wait %v, want a third of the fetch timeout %v", d.InvalidateWait, d.FetchTimeout)
 	}
 	if d.Holdoff != 2*d.Overlap {
 		t.Errorf("holdoff %v, want 2 x the overlap", d.Holdoff)
