@@ -89,7 +89,8 @@ func (h *harness) start(ctx context.Context) error {
 		return true
 	})
 	if err != nil {
-		return fmt.Errorf("replicas serve no tokens: %w", err)
+		// A build that serves nothing is for the checker to judge.
+		h.logf("replicas do not serve every app after 45s: the run goes on, and the checker judges")
 	}
 	h.logf("up: etcd %v, wechat-sim %s, %d replicas", h.etcd.endpoints(), h.sim.url(), len(h.replicas))
 	return nil

@@ -37,7 +37,7 @@ func run() int {
 	soak := flag.Bool("soak", false, "a 30-minute soak of every suite (sets -suite all, -duration 30m and -read-every 100ms unless given)")
 	flag.Int64Var(&cfg.Seed, "seed", 0, "schedule seed (0: from the clock; printed, so a run can be replayed)")
 	flag.IntVar(&cfg.Replicas, "replicas", 4, "wxtoken replicas, 3 to 5 (all but the last are candidates)")
-	faults := flag.String("faults", "", "comma-separated fault kinds to draw from after the required ones (default: the default pool; \"all\" adds the known-weakness kinds)")
+	faults := flag.String("faults", "", "comma-separated fault kinds to draw from after the required ones (default: the suite's pool; \"all\" every kind, \"none\" no more than the required ones)")
 	require := flag.String("require", "", "comma-separated fault kinds the run must inject (default: every kind the suite requires; \"none\")")
 	flag.DurationVar(&cfg.ReadEvery, "read-every", 25*time.Millisecond, "pause between a consumer's reads")
 	unsafeOff := flag.String("unsafe-off", "", "comma-separated protections to switch off in every replica (a -tags wxunsafe build): "+strings.Join(chaos.Protections, ", ")+"; the run must fail")
@@ -95,6 +95,8 @@ func run() int {
 	case "":
 	case "all":
 		cfg.Pool = chaos.AllKinds
+	case "none":
+		cfg.Pool = []string{}
 	default:
 		cfg.Pool = strings.Split(*faults, ",")
 	}
