@@ -91,7 +91,9 @@ func TestTokenFastPath(t *testing.T) {
 func TestTokenBodyPerSecond(t *testing.T) {
 	env := replicatest.Start(t, replicatest.Options{})
 	var mu sync.Mutex
-	now := time.Now()
+	// Past the planned refresh, keep-for counts down to refresh + overlap
+	// (further away, it is capped at the overlap and stands still).
+	now := env.Current(t, replicatest.App, "token").RefreshAt.Add(time.Second)
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 	a := newAPI(t, env, clock)
 	read := func() api.TokenResponse {

@@ -37,6 +37,22 @@ type CredStatus struct {
 	BlockedTill  time.Time `json:"blocked_till,omitzero"`
 	LastError    string    `json:"last_error,omitempty"`
 	InFlight     bool      `json:"fetch_in_flight"`
+	// Refused lists the nodes WeChat refuses this credential from (IP
+	// whitelist), each until its holdoff ends.
+	Refused []Refusal `json:"refused,omitempty"`
+	// Owner is the candidate that fetches this credential because WeChat
+	// refuses the leader for it ("" : the leader).
+	Owner string `json:"owner,omitempty"`
+	// ForeignFetches counts today's tokens killed by a fetch from outside
+	// the cluster.
+	ForeignFetches int `json:"foreign_fetches"`
+}
+
+// Refusal is one node WeChat refuses a credential from.
+type Refusal struct {
+	Node  string    `json:"node"`
+	Code  int       `json:"code"`
+	Until time.Time `json:"until"`
 }
 
 // Status gathers the replica's and the cluster's state. etcd is asked with
@@ -85,7 +101,13 @@ func (a *API) Status(ctx context.Context) Status {
 					cs.NextRefresh = s.NextRefresh
 				}
 			}
-			cs.FetchesToday, cs.Budget = ov.Budgets[cred].Count, app.Budget
+			cs.FetchesToday, cs.Budget, cs.ForeignFetches = ov.Budgets[cred].Count, app.Budget, ov.Budgets[cred].Foreign
+			for _, r := range ov.Refusals[cred] {
+				cs.Refused = append(cs.Refused, Refusal{Node: r.Node, Code: r.Code, Until: r.Until})
+			}
+			if o, ok := ov.Owners[cred]; ok {
+				cs.Owner = o.Node
+			}
 			_, cs.InFlight = ov.Intents[cred]
 			st.Credentials = append(st.Credentials, cs)
 		}

@@ -46,9 +46,18 @@ const (
 	DefaultConcurrency  = 8
 	DefaultMargin       = 30 * time.Second
 	DefaultOverlap      = 5 * time.Minute
-	DefaultBaseURL      = "https://api.weixin.qq.com"
-	DefaultWeComBaseURL = "https://qyapi.weixin.qq.com"
-	DefaultDailyBudget  = 1000
+	// DefaultReadWait bounds how long a read waits for a due fetch in flight
+	// instead of answering no_credential.
+	DefaultReadWait = 2 * time.Second
+	// DefaultInvalidateWait bounds how long an invalidation waits for the
+	// new token.
+	DefaultInvalidateWait = 10 * time.Second
+	// DefaultReportInterval is the least time between two refreshes of one
+	// credential caused by reports that WeChat's check could not confirm.
+	DefaultReportInterval = time.Minute
+	DefaultBaseURL        = "https://api.weixin.qq.com"
+	DefaultWeComBaseURL   = "https://qyapi.weixin.qq.com"
+	DefaultDailyBudget    = 1000
 )
 
 // Limits checked by Validate.
@@ -115,6 +124,16 @@ type Refresh struct {
 	Concurrency  int           // "concurrency": fetches in flight across credentials; default 8
 	Margin       time.Duration // "margin": never serve a credential with less than this left; default 30s
 	Overlap      time.Duration // "overlap": how long WeChat keeps the old token after a fetch (classic), or the stable rotation window; default 5m
+	// ReadWait ("read_wait") bounds how long a read waits for a due fetch in
+	// flight rather than answer no_credential; default 2s.
+	ReadWait time.Duration
+	// InvalidateWait ("invalidate_wait") bounds how long an invalidation
+	// waits for the new token; default 10s.
+	InvalidateWait time.Duration
+	// ReportInterval ("report_interval") is the least time between two
+	// refreshes of one credential caused by reports that WeChat's check
+	// could not confirm; default 1m.
+	ReportInterval time.Duration
 }
 
 // WeChat holds the API base URLs ("wechat"); change them for an egress proxy

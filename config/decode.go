@@ -44,12 +44,15 @@ type rawElection struct {
 }
 
 type rawRefresh struct {
-	Before       string `yaml:"before"`
-	Jitter       string `yaml:"jitter"`
-	FetchTimeout string `yaml:"fetch_timeout"`
-	Concurrency  *int   `yaml:"concurrency"`
-	Margin       string `yaml:"margin"`
-	Overlap      string `yaml:"overlap"`
+	Before         string `yaml:"before"`
+	Jitter         string `yaml:"jitter"`
+	FetchTimeout   string `yaml:"fetch_timeout"`
+	Concurrency    *int   `yaml:"concurrency"`
+	Margin         string `yaml:"margin"`
+	Overlap        string `yaml:"overlap"`
+	ReadWait       string `yaml:"read_wait"`
+	InvalidateWait string `yaml:"invalidate_wait"`
+	ReportInterval string `yaml:"report_interval"`
 }
 
 type rawWeChat struct {

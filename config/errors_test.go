@@ -107,6 +107,9 @@ func TestParseErrors(t *testing.T) {
 			[]string{`config: refresh.jitter: 5m0s must be less than refresh.before (5m0s)`}},
 		{"before too short", "refresh: {before: 50s, jitter: 1s}",
 			[]string{`config: refresh.before: 50s must exceed refresh.fetch_timeout + refresh.margin (1m0s)`}},
+		{"recovery window past the overlap", "refresh: {fetch_timeout: 80s}",
+			[]string{`config: refresh.overlap: 5m0s is too short to recover an unfinished fetch: it must be at least 3 x refresh.fetch_timeout + 2 x refresh.margin + election.ttl (5m10s); lower fetch_timeout or margin`}},
+		{"negative read_wait", "refresh: {read_wait: -1s}", []string{`config: refresh.read_wait: -1s is negative`}},
 		{"negative margin", "refresh: {margin: -1s}", []string{`config: refresh.margin: -1s is negative`}},
 		{"zero concurrency", "refresh: {concurrency: 0}", []string{`config: refresh.concurrency: 0 is less than 1`}},
 		{"zero fetch_timeout", "refresh: {fetch_timeout: 0s}", []string{`config: refresh.fetch_timeout: 0s is not positive`}},
@@ -164,7 +167,7 @@ func contains(lines []string, s string) bool {
 func TestParseLimits(t *testing.T) {
 	tests := []string{
 		"election: {ttl: 2s}",
-		"election: {ttl: 5m, holdoff: 0s}",
+		"election: {ttl: 5m, holdoff: 0s}\nrefresh: {overlap: 8m}",
 		"refresh: {before: 61s, jitter: 60s, margin: 0s}",
 		"refresh: {before: 2s, jitter: 0s, fetch_timeout: 1s, margin: 500ms, concurrency: 1}",
 		"listen: ':0'",

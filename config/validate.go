@@ -49,6 +49,7 @@ func (c *Config) Validate() error {
 	p.etcd(&c.Etcd)
 	p.election(&c.Election)
 	p.refresh(&c.Refresh)
+	p.recovery(c)
 	if msg := badURL(c.WeChat.BaseURL, true); msg != "" {
 		p.addf("wechat.base_url", "%s", msg)
 	}
@@ -134,6 +135,28 @@ func (p *problems) refresh(r *Refresh) {
 	// being served (Margin before expiry), or replicas would serve nothing.
 	if r.Before > 0 && r.FetchTimeout > 0 && r.Margin >= 0 && r.Before <= r.FetchTimeout+r.Margin {
 		p.addf("refresh.before", "%v must exceed refresh.fetch_timeout + refresh.margin (%v)", r.Before, r.FetchTimeout+r.Margin)
+	}
+}
+
+// recovery refuses timing in which a doomed token could die before its
+// replacement is served. A leader may die with a call in flight (up to
+// fetch_timeout); its successor leads after election.ttl, waits the call's
+// window out (fetch_timeout + margin), fetches (fetch_timeout) and serves
+// the new token with margin to spare: all of it inside WeChat's overlap.
+func (p *problems) recovery(c *Config) {
+	r := &c.Refresh
+	need := 3*r.FetchTimeout + 2*r.Margin + c.Election.TTL
+	if r.FetchTimeout > 0 && r.Margin >= 0 && r.Overlap > 0 && need > r.Overlap {
+		p.addf("refresh.overlap", "%v is too short to recover an unfinished fetch: it must be at least 3 x refresh.fetch_timeout + 2 x refresh.margin + election.ttl (%v); lower fetch_timeout or margin",
+			r.Overlap, need)
+	}
+	for _, d := range []struct {
+		field string
+		v     time.Duration
+	}{{"refresh.read_wait", r.ReadWait}, {"refresh.invalidate_wait", r.InvalidateWait}, {"refresh.report_interval", r.ReportInterval}} {
+		if d.v < 0 {
+			p.addf(d.field, "%v is negative", d.v)
+		}
 	}
 }
 

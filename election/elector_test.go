@@ -33,6 +33,7 @@ type term struct {
 	node  string
 	guard *election.Guard
 	ctx   context.Context
+	ended chan time.Time // when the lead function saw its context end
 }
 
 // runElector runs e in the background, sending each term's start on terms;
@@ -43,8 +44,10 @@ func runElector(t *testing.T, e *election.Elector, node string, terms chan<- ter
 	go func() {
 		defer close(done)
 		_ = e.Run(ctx, func(lctx context.Context, g *election.Guard) error {
-			terms <- term{node: node, guard: g, ctx: lctx}
+			ended := make(chan time.Time, 1)
+			terms <- term{node: node, guard: g, ctx: lctx, ended: ended}
 			<-lctx.Done()
+			ended <- time.Now()
 			return nil
 		})
 	}()
@@ -135,6 +138,12 @@ func TestPartitionedLeaderLosesLeadershipAndIsFenced(t *testing.T) {
 	lost := time.Since(start)
 	if first.guard.Held() {
 		t.Fatal("partitioned leader's guard still Held")
+	}
+	// The term ends on the leader's own clock, at its newest keepalive plus
+	// the TTL less the margin, not later when the session notices that the
+	// lease is gone (a TTL after the keepalive, and then some).
+	if ended := <-first.ended; ended.After(first.guard.Deadline().Add(200 * time.Millisecond)) {
+		t.Errorf("term ended %v after the keepalive deadline (TTL less margin), want at it", ended.Sub(first.guard.Deadline()))
 	}
 	second := waitTerm(t, terms, 10*time.Second)
 	if second.node == first.node {

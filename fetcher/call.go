@@ -2,12 +2,15 @@ package fetcher
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
+	"sync/atomic"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -39,7 +42,8 @@ func newGetCall(op, what, appID, endpoint string, q url.Values, hide string, red
 	}
 }
 
-// run makes k until parse succeeds, the error is not Transient, MaxAttempts
+// run makes k until parse succeeds, the error is not Transient (an
+// Ambiguous call may have minted a token: it is never retried), MaxAttempts
 // calls were made, the backoff policy stops or ctx ends. It returns the
 // number of HTTP calls made and, on failure, the last error wrapped with
 // k.what (and ctx's error if ctx stopped the retries).
@@ -58,7 +62,12 @@ func run[T any](ctx context.Context, c *Client, k *call, parse func(status int, 
 	b.Reset()
 	for attempt := 1; ; attempt++ {
 		log.Debug("wechat call", "attempt", attempt)
-		status, body, err := c.roundTrip(ctx, k)
+		tctx, cancel := ctx, context.CancelFunc(func() {})
+		if _, ok := ctx.Deadline(); !ok || c.tryTimeout > 0 {
+			tctx, cancel = context.WithTimeout(ctx, cmp.Or(c.tryTimeout, DefaultTimeout))
+		}
+		status, body, err := c.roundTrip(tctx, k)
+		cancel()
 		var res T
 		if err == nil {
 			res, err = parse(status, body)
@@ -68,9 +77,10 @@ func run[T any](ctx context.Context, c *Client, k *call, parse func(status int, 
 			return res, attempt, nil
 		}
 		class := ClassOf(err)
+		retriable := class == Transient || (class == Ambiguous && c.retryAmbiguous)
 		var stop error
 		switch {
-		case class != Transient:
+		case !retriable:
 		case ctx.Err() != nil:
 			stop = ctx.Err()
 		case c.maxAttempts > 0 && attempt >= c.maxAttempts:
@@ -127,9 +137,15 @@ func (c *Client) roundTrip(ctx context.Context, k *call) (int, []byte, error) {
 	if k.body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	// Whether the request was written decides what a failure means: before
+	// it, WeChat surely minted nothing; after it, it may have.
+	var written atomic.Bool
+	req = req.WithContext(httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		WroteRequest: func(info httptrace.WroteRequestInfo) { written.Store(info.Err == nil) },
+	}))
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return 0, nil, k.hideURL(err)
+		return 0, nil, &sendError{err: k.hideURL(err), written: written.Load()}
 	}
 	defer resp.Body.Close()
 	data, err := readBody(resp.Body)

@@ -29,7 +29,10 @@ const (
 	DefaultBaseURL = "https://api.weixin.qq.com"
 	// DefaultWeComBaseURL is the WeCom (企业微信) API.
 	DefaultWeComBaseURL = "https://qyapi.weixin.qq.com"
-	// DefaultTimeout bounds one HTTP call of the default HTTPClient.
+	// DefaultTimeout bounds one HTTP call when the caller's context has no
+	// deadline. With a deadline, a call may use all of it: the try's
+	// timeout comes from the fetch's deadline, so that a slow answer is
+	// waited for rather than abandoned and retried (which could mint twice).
 	DefaultTimeout = 10 * time.Second
 )
 
@@ -57,8 +60,9 @@ type Config struct {
 	BaseURL string
 	// WeComBaseURL is the WeCom API root; default DefaultWeComBaseURL.
 	WeComBaseURL string
-	// HTTPClient makes the calls. Default: a client with Timeout
-	// DefaultTimeout, a Transport cloned from http.DefaultTransport (so
+	// HTTPClient makes the calls; it should have no Timeout of its own (a
+	// call is bounded by its context, see DefaultTimeout). Default: a
+	// client without Timeout, a Transport cloned from http.DefaultTransport (so
 	// HTTPS_PROXY is honoured) and redirects refused (a redirect could carry
 	// a secret elsewhere).
 	HTTPClient *http.Client
@@ -72,6 +76,12 @@ type Config struct {
 	// MaxAttempts bounds HTTP calls per method call; 0 means unlimited
 	// (bounded by ctx and NewBackOff).
 	MaxAttempts int
+	// TryTimeout, if set, bounds each HTTP call below the context's
+	// deadline, and RetryAmbiguous retries Ambiguous calls like Transient
+	// ones. Both bring back the behaviour that can mint two tokens in one
+	// fetch; they exist only so that the fault suite can show it.
+	TryTimeout     time.Duration
+	RetryAmbiguous bool
 }
 
 // Client calls WeChat. It is safe for concurrent use; it holds no mutable
@@ -83,6 +93,9 @@ type Client struct {
 	log         *slog.Logger
 	newBackOff  func() backoff.BackOff
 	maxAttempts int
+
+	tryTimeout     time.Duration
+	retryAmbiguous bool
 }
 
 // New validates cfg, fills its defaults and returns a Client.
@@ -120,6 +133,9 @@ func New(cfg Config) (*Client, error) {
 		log:         cfg.Logger.With("component", "fetcher"),
 		newBackOff:  cfg.NewBackOff,
 		maxAttempts: cfg.MaxAttempts,
+
+		tryTimeout:     cfg.TryTimeout,
+		retryAmbiguous: cfg.RetryAmbiguous,
 	}, nil
 }
 
@@ -149,7 +165,6 @@ func defaultHTTPClient() *http.Client {
 		rt = t.Clone()
 	}
 	return &http.Client{
-		Timeout:   DefaultTimeout,
 		Transport: rt,
 		CheckRedirect: func(*http.Request, []*http.Request) error {
 			return http.ErrUseLastResponse

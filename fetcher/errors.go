@@ -17,8 +17,10 @@ const (
 	// ClassUnknown is the class of nil and of errors this package does not
 	// know (for example a Config error from New).
 	ClassUnknown Class = iota
-	// Transient errors may succeed on retry: errcode -1 and 45011, network
-	// errors, timeouts, HTTP 5xx and malformed bodies.
+	// Transient errors surely minted nothing and may succeed on retry: a
+	// complete answer with errcode -1 or 45011, an HTTP status below 500
+	// without an errcode, or a failure before the request was written
+	// (dial, DNS, refused connection, a context that ended first).
 	Transient
 	// Permanent errors fail again on retry: a wrong appid or secret, a
 	// refused host (see APIError.HostSpecific), a missing parameter and any
@@ -30,6 +32,13 @@ const (
 	// TokenDead is 40001, 40014 or 42001 on a call that carried an
 	// access_token: that token is no longer valid and must be refreshed.
 	TokenDead
+	// Ambiguous errors are calls that may have reached WeChat without a
+	// complete answer: a timeout or reset after the request was written,
+	// HTTP 5xx, a truncated or malformed body. WeChat may have minted a
+	// token (and so doomed the previous one): such a call is never retried
+	// inside the same fetch; the caller keeps its intent and waits its
+	// window out.
+	Ambiguous
 )
 
 // String returns a lower-case name, stable enough for logs and metrics.
@@ -45,13 +54,16 @@ func (c Class) String() string {
 		return "quota"
 	case TokenDead:
 		return "token_dead"
+	case Ambiguous:
+		return "ambiguous"
 	}
 	return fmt.Sprintf("Class(%d)", int(c))
 }
 
 // ErrBadResponse is wrapped, with detail, by every error about a malformed
-// answer: broken or non-JSON body, oversize body, empty token, bad expires_in.
-// Such errors are Transient.
+// answer: broken, truncated or non-JSON body, oversize body, empty token, bad
+// expires_in. Such errors are Ambiguous: something answered, but not WeChat's
+// complete verdict.
 var ErrBadResponse = errors.New("bad response from wechat")
 
 // Operation names, as used in APIError.Op.
@@ -117,8 +129,10 @@ func carriesToken(op string) bool {
 }
 
 // ClassOf classifies an error returned by this package: an *APIError has its
-// own Class; ErrBadResponse, HTTP status errors, network errors and context
-// errors are Transient; nil and anything else is ClassUnknown.
+// own Class; ErrBadResponse, HTTP 5xx and failures after the request was
+// written are Ambiguous; other HTTP status errors, failures before the
+// request was written and bare context errors are Transient; nil and
+// anything else is ClassUnknown.
 func ClassOf(err error) Class {
 	if err == nil {
 		return ClassUnknown
@@ -129,13 +143,24 @@ func ClassOf(err error) Class {
 	}
 	var (
 		se *statusError
+		te *sendError
 		ue *url.Error
 		ne net.Error
 	)
 	switch {
-	case errors.Is(err, ErrBadResponse),
-		errors.As(err, &se),
-		errors.Is(err, context.Canceled),
+	case errors.As(err, &te):
+		if te.written {
+			return Ambiguous
+		}
+		return Transient
+	case errors.Is(err, ErrBadResponse):
+		return Ambiguous
+	case errors.As(err, &se):
+		if se.status >= 500 {
+			return Ambiguous
+		}
+		return Transient
+	case errors.Is(err, context.Canceled),
 		errors.Is(err, context.DeadlineExceeded),
 		errors.As(err, &ue),
 		errors.As(err, &ne):
@@ -143,6 +168,17 @@ func ClassOf(err error) Class {
 	}
 	return ClassUnknown
 }
+
+// sendError is a failure of the HTTP exchange itself; written tells
+// whether the whole request had been written when it failed (after that,
+// WeChat may have acted on it).
+type sendError struct {
+	err     error
+	written bool
+}
+
+func (e *sendError) Error() string { return e.err.Error() }
+func (e *sendError) Unwrap() error { return e.err }
 
 // statusError is an HTTP status other than 200 without a usable errcode.
 type statusError struct {

@@ -21,8 +21,11 @@ func TestClassOf(t *testing.T) {
 		{"other", errors.New("x"), ClassUnknown},
 		{"api transient", &APIError{Code: -1, Class: Transient}, Transient},
 		{"api quota wrapped", fmt.Errorf("w: %w", &APIError{Code: 45009, Class: Quota}), Quota},
-		{"bad response", fmt.Errorf("%w: broken JSON", ErrBadResponse), Transient},
-		{"status", &statusError{op: opToken, status: 502}, Transient},
+		{"bad response", fmt.Errorf("%w: broken JSON", ErrBadResponse), Ambiguous},
+		{"status 5xx", &statusError{op: opToken, status: 502}, Ambiguous},
+		{"status 4xx", &statusError{op: opToken, status: 404}, Transient},
+		{"sent, then failed", &sendError{err: io.ErrUnexpectedEOF, written: true}, Ambiguous},
+		{"failed before sent", &sendError{err: io.ErrUnexpectedEOF}, Transient},
 		{"canceled", context.Canceled, Transient},
 		{"deadline", fmt.Errorf("w: %w", context.DeadlineExceeded), Transient},
 		{"url error", &url.Error{Op: "Get", URL: "u", Err: io.ErrUnexpectedEOF}, Transient},
@@ -136,8 +139,8 @@ func TestNewValidates(t *testing.T) {
 		})
 	}
 	c := mustNew(t, Config{})
-	if c.base != DefaultBaseURL || c.wecomBase != DefaultWeComBaseURL || c.hc.Timeout != DefaultTimeout {
-		t.Errorf("defaults = %q %q %v, want %q %q %v", c.base, c.wecomBase, c.hc.Timeout, DefaultBaseURL, DefaultWeComBaseURL, DefaultTimeout)
+	if c.base != DefaultBaseURL || c.wecomBase != DefaultWeComBaseURL || c.hc.Timeout != 0 {
+		t.Errorf("defaults = %q %q %v, want %q %q and no client timeout (the context bounds a call)", c.base, c.wecomBase, c.hc.Timeout, DefaultBaseURL, DefaultWeComBaseURL)
 	}
 }
 

@@ -65,8 +65,8 @@ func TestAgainstSimulator(t *testing.T) {
 		{"busy once then ok", classic(simApp, simSecret), wechattest.Fault{Mode: wechattest.FaultBusy, Count: 1}, nil, fetcher.ClassUnknown, 0, 2},
 		{"busy always", classic(simApp, simSecret), wechattest.Fault{Mode: wechattest.FaultBusy}, nil, fetcher.Transient, -1, 3},
 		{"minute limit", stable(simApp, simSecret), wechattest.Fault{Mode: wechattest.FaultMinuteLimit}, nil, fetcher.Transient, 45011, 3},
-		{"5xx", wecom(simCorp, simSecret), wechattest.Fault{Mode: wechattest.Fault5xx}, nil, fetcher.Transient, 0, 3},
-		{"broken json", classic(simApp, simSecret), wechattest.Fault{Mode: wechattest.FaultBadJSON}, nil, fetcher.Transient, 0, 3},
+		{"5xx", wecom(simCorp, simSecret), wechattest.Fault{Mode: wechattest.Fault5xx}, nil, fetcher.Ambiguous, 0, 1},
+		{"broken json", classic(simApp, simSecret), wechattest.Fault{Mode: wechattest.FaultBadJSON}, nil, fetcher.Ambiguous, 0, 1},
 		{"quota", classic(simApp, simSecret), wechattest.Fault{Mode: wechattest.FaultQuota}, nil, fetcher.Quota, 45009, 1},
 		{"unknown appid", classic("wxnope0000000000", simSecret), wechattest.Fault{}, nil, fetcher.Permanent, 40013, 1},
 		{"wrong secret", classic(simApp, "wrong"), wechattest.Fault{}, nil, fetcher.Permanent, 40125, 1},
@@ -158,7 +158,7 @@ func TestTicketWithDeadTokenAgainstSimulator(t *testing.T) {
 }
 
 // TestTimeoutAgainstSimulator: a call the simulator holds is bounded by
-// the context and classified transient.
+// the context and classified ambiguous: WeChat may still mint.
 func TestTimeoutAgainstSimulator(t *testing.T) {
 	sim, c := newSim(t, wechattest.Config{})
 	sim.SetFault(wechattest.Fault{Mode: wechattest.FaultTimeout})
@@ -166,8 +166,8 @@ func TestTimeoutAgainstSimulator(t *testing.T) {
 	defer cancel()
 	start := time.Now()
 	_, err := c.Classic(ctx, simApp, simSecret)
-	if fetcher.ClassOf(err) != fetcher.Transient || !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("err %v (class %v), want a transient deadline error", err, fetcher.ClassOf(err))
+	if fetcher.ClassOf(err) != fetcher.Ambiguous || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err %v (class %v), want an ambiguous deadline error", err, fetcher.ClassOf(err))
 	}
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("took %v, want it bounded by the 300 ms context", d)

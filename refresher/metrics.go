@@ -19,14 +19,19 @@ type Metrics struct {
 	danglingIntents atomic.Int64
 	reportsRejected atomic.Int64
 
-	mu      sync.Mutex
-	fetches map[[2]string]int64 // {cred, result} -> count
-	blocked map[string]string   // cred -> reason, while blocked
+	mu        sync.Mutex
+	fetches   map[[2]string]int64 // {cred, result} -> count
+	blocked   map[string]string   // cred -> reason, while blocked
+	foreign   map[string]int64    // cred -> foreign fetches seen
+	ambiguous map[string]int64    // cred -> calls given up without an answer
+	refusals  map[[2]string]bool  // {cred, node} refused, as this replica saw
+	budgets   map[string][2]int   // cred -> {fetches today, limit}
 }
 
 // NewMetrics returns empty Metrics.
 func NewMetrics() *Metrics {
-	return &Metrics{fetches: map[[2]string]int64{}, blocked: map[string]string{}}
+	return &Metrics{fetches: map[[2]string]int64{}, blocked: map[string]string{}, foreign: map[string]int64{},
+		ambiguous: map[string]int64{}, refusals: map[[2]string]bool{}, budgets: map[string][2]int{}}
 }
 
 // Leader reports whether this replica leads right now.
@@ -73,6 +78,42 @@ func (m *Metrics) state(st tokenstore.State) {
 	m.mu.Unlock()
 }
 
+func (m *Metrics) foreignFetch(cred string) {
+	m.mu.Lock()
+	m.foreign[cred]++
+	m.mu.Unlock()
+}
+
+// ForeignFetches is how many tokens of cred something outside the cluster
+// killed, as this replica found.
+func (m *Metrics) ForeignFetches(cred string) int64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.foreign[cred]
+}
+
+func (m *Metrics) ambiguousCall(cred string) {
+	m.mu.Lock()
+	m.ambiguous[cred]++
+	m.mu.Unlock()
+}
+
+func (m *Metrics) refused(cred, node string, on bool) {
+	m.mu.Lock()
+	if on {
+		m.refusals[[2]string{cred, node}] = true
+	} else {
+		delete(m.refusals, [2]string{cred, node})
+	}
+	m.mu.Unlock()
+}
+
+func (m *Metrics) budget(cred string, today, limit int) {
+	m.mu.Lock()
+	m.budgets[cred] = [2]int{today, limit}
+	m.mu.Unlock()
+}
+
 // WritePrometheus writes the metrics in Prometheus text format.
 func (m *Metrics) WritePrometheus(w io.Writer) {
 	fmt.Fprintf(w, "# HELP wxtoken_leader 1 while this replica leads.\n# TYPE wxtoken_leader gauge\nwxtoken_leader %d\n", m.leader.Load())
@@ -99,6 +140,14 @@ func (m *Metrics) WritePrometheus(w io.Writer) {
 	sort.Strings(creds)
 	for _, c := range creds {
 		fmt.Fprintf(w, "wxtoken_credential_blocked{cred=%q,reason=%q} 1\n", c, m.blocked[c])
+	}
+	fmt.Fprint(w, "# HELP wxtoken_foreign_fetches_total Tokens killed by a fetch from outside the cluster.\n# TYPE wxtoken_foreign_fetches_total counter\n")
+	for c, n := range m.foreign {
+		fmt.Fprintf(w, "wxtoken_foreign_fetches_total{cred=%q} %d\n", c, n)
+	}
+	fmt.Fprint(w, "# HELP wxtoken_ambiguous_calls_total WeChat calls given up without a complete answer.\n# TYPE wxtoken_ambiguous_calls_total counter\n")
+	for c, n := range m.ambiguous {
+		fmt.Fprintf(w, "wxtoken_ambiguous_calls_total{cred=%q} %d\n", c, n)
 	}
 }
 

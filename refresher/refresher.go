@@ -1,7 +1,9 @@
 // Package refresher is the leader's refresh loop: it keeps every configured
 // credential fresh in etcd by calling WeChat under the write-ahead intent
 // protocol, recovers from a previous leader's unfinished fetch, serves
-// invalidation reports (compare-and-refresh) and keeps the daily budget.
+// invalidation reports (compare-and-refresh), keeps the daily budget, and
+// hands a credential that WeChat refuses from the leader's host to another
+// candidate (see Delegate).
 package refresher
 
 import (
@@ -15,50 +17,8 @@ import (
 	"time"
 
 	"github.com/wxtoken/wxtoken/election"
-	"github.com/wxtoken/wxtoken/fetcher"
 	"github.com/wxtoken/wxtoken/tokenstore"
 )
-
-// Credential kinds.
-const (
-	KindClassic = "classic"
-	KindStable  = "stable"
-	KindWeCom   = "wecom"
-	KindJSAPI   = "jsapi"
-	KindWXCard  = "wx_card"
-)
-
-// Cred is one credential the leader keeps fresh. Its LogValue omits the
-// secret.
-type Cred struct {
-	Name   string // tokenstore.CredName(app, "token" | ticket type)
-	App    string
-	Kind   string // one of the Kind constants
-	AppID  string // appid, or corpid for WeCom
-	Secret string // never logged, never stored
-	Budget int    // fetches per China-time day; 0 = unlimited
-	// Token names the credential whose access token a ticket is fetched
-	// with; empty for tokens.
-	Token string
-}
-
-// LogValue implements slog.LogValuer without the secret.
-func (c Cred) LogValue() slog.Value {
-	return slog.GroupValue(slog.String("cred", c.Name), slog.String("kind", c.Kind), slog.String("appid", c.AppID))
-}
-
-// String implements fmt.Stringer without the secret.
-func (c Cred) String() string { return c.Name + " (" + c.Kind + ")" }
-
-// Fetcher calls WeChat; *fetcher.Client implements it.
-type Fetcher interface {
-	Classic(ctx context.Context, appID, secret string) (fetcher.Token, error)
-	Stable(ctx context.Context, appID, secret string, force bool) (fetcher.Token, error)
-	WeCom(ctx context.Context, corpID, secret string) (fetcher.Token, error)
-	Ticket(ctx context.Context, accessToken string, typ fetcher.TicketType) (fetcher.Token, error)
-}
-
-var _ Fetcher = (*fetcher.Client)(nil)
 
 // Defaults for Config.
 const (
@@ -69,6 +29,12 @@ const (
 	DefaultConcurrency  = 8
 	DefaultHoldoff      = 10 * time.Minute
 	DefaultOverlap      = 5 * time.Minute
+	// DefaultReportInterval is the least time between two refreshes of one
+	// credential triggered by reports that WeChat's check could not confirm.
+	DefaultReportInterval = time.Minute
+	// DefaultOwnerCheck is how often the leader looks at a delegated
+	// credential's owner (alive, not refused).
+	DefaultOwnerCheck = 2 * time.Second
 	// ForceLimit is WeChat's daily limit of forced stable-token refreshes.
 	ForceLimit = 20
 )
@@ -83,17 +49,26 @@ type Config struct {
 	// Before is how long before expiry a token is refreshed; Jitter adds up
 	// to that much more, fixed per credential.
 	Before, Jitter time.Duration
-	// FetchTimeout bounds one fetch, retries included. A successor waits
-	// FetchTimeout + WindowMargin after seeing an unfinished intent.
+	// FetchTimeout bounds one fetch. A call that ends without a complete
+	// answer keeps its intent, and the next fetch (ours or a successor's)
+	// waits FetchTimeout + WindowMargin from when it was given up or seen.
 	FetchTimeout, WindowMargin time.Duration
 	// Overlap is how long WeChat keeps an old token alive after a new
 	// fetch (classic) or the stable token's rotation window.
 	Overlap time.Duration
 	// Concurrency bounds fetches in flight across credentials.
 	Concurrency int
-	// Holdoff is how long a leader refused by WeChat for its host stays out
-	// of the election.
+	// Holdoff is how long WeChat's refusal of one credential from one node
+	// (40164, 60020, 8950x) keeps that node from fetching that credential.
 	Holdoff time.Duration
+	// ReportInterval is the least time between two report-triggered
+	// refreshes of one credential whose death WeChat's check could not
+	// confirm (the check itself failed): no caller can drain the budget,
+	// and a dead token is not served much longer than this.
+	ReportInterval time.Duration
+	// OwnerCheck is how often the leader looks at a delegated credential's
+	// owner.
+	OwnerCheck time.Duration
 	// CheckToken, if set, asks WeChat whether a reported token still works
 	// (getcallbackip). A report of a live token is rejected instead of
 	// refreshing it, so that a caller's mistake kills no valid token.
@@ -101,13 +76,25 @@ type Config struct {
 	Metrics    *Metrics
 	Logger     *slog.Logger
 	Now        func() time.Time
-	// SkipIntent disables the write-ahead intent and fencing. It exists
-	// only so that the fault suite can show its checker catching the bug.
-	SkipIntent bool
+	// Unsafe switches protections off, only so that the fault suite can
+	// show each one matters. The release binary cannot set it.
+	Unsafe Unsafe
 }
 
-// Refresher runs the leader's loop for one term at a time (Lead). It is
-// safe to call Lead again for a later term after the previous returned.
+// Unsafe names protections that the fault suite switches off to show that
+// its checker catches the bug each one prevents. Never set in production.
+type Unsafe struct {
+	SkipIntent    bool // no write-ahead intent, no fence
+	NoIsolation   bool // a refusal steps the whole leader down (election holdoff)
+	NoDrain       bool // a stop cancels the WeChat calls in flight
+	NoForeign     bool // no foreign-fetch detection
+	NoReportLimit bool // an unconfirmed report refreshes at once, every time
+	NoShortScale  bool // no scaling of the refresh point for short tokens
+}
+
+// Refresher runs the leader's loop for one term at a time (Lead), and a
+// candidate's delegated credentials (Delegate). It is safe to call Lead
+// again for a later term after the previous returned.
 type Refresher struct {
 	cfg    Config
 	log    *slog.Logger
@@ -115,7 +102,8 @@ type Refresher struct {
 	sem    chan struct{}
 
 	mu      sync.Mutex
-	reports map[string]chan uint64 // per credential, during a term
+	reports map[string]chan uint64 // per credential with a running loop
+	warned  map[string]bool        // credentials whose short lifetime was logged
 }
 
 // New validates cfg and returns a Refresher.
@@ -133,6 +121,8 @@ func New(cfg Config) (*Refresher, error) {
 	def(&cfg.WindowMargin, DefaultWindowMargin)
 	def(&cfg.Holdoff, DefaultHoldoff)
 	def(&cfg.Overlap, DefaultOverlap)
+	def(&cfg.ReportInterval, DefaultReportInterval)
+	def(&cfg.OwnerCheck, DefaultOwnerCheck)
 	if cfg.Jitter < 0 || cfg.Jitter >= cfg.Before {
 		return nil, fmt.Errorf("refresher: Jitter %v must be in [0, Before %v)", cfg.Jitter, cfg.Before)
 	}
@@ -149,10 +139,12 @@ func New(cfg Config) (*Refresher, error) {
 		cfg.Metrics = NewMetrics()
 	}
 	r := &Refresher{
-		cfg:    cfg,
-		log:    cfg.Logger.With("component", "refresher", "node", cfg.Node),
-		byName: map[string]Cred{},
-		sem:    make(chan struct{}, cfg.Concurrency),
+		cfg:     cfg,
+		log:     cfg.Logger.With("component", "refresher", "node", cfg.Node),
+		byName:  map[string]Cred{},
+		sem:     make(chan struct{}, cfg.Concurrency),
+		reports: map[string]chan uint64{},
+		warned:  map[string]bool{},
 	}
 	for _, c := range cfg.Creds {
 		if _, dup := r.byName[c.Name]; dup {
@@ -175,52 +167,81 @@ func New(cfg Config) (*Refresher, error) {
 // Metrics returns the refresher's metrics.
 func (r *Refresher) Metrics() *Metrics { return r.cfg.Metrics }
 
+// Guard fences one worker's writes and tells whether it may start a
+// WeChat call now. *election.Guard is the leader's; a delegate's is built
+// from its owner assignment and its own presence lease.
+type Guard interface {
+	tokenstore.Fence
+	Held() bool
+}
+
+var _ Guard = (*election.Guard)(nil)
+
+// worker is who runs a credential's loop: the leader of a term, or a
+// delegate under one owner assignment.
+type worker struct {
+	g        Guard
+	leader   *election.Guard // the leader's term; nil for a delegate
+	ownerRev int64           // a delegate's owner revision
+}
+
 // Lead keeps every credential fresh while ctx lasts; it is the function
-// election.Run calls for each term. It returns nil when ctx ends, or an
-// election.HoldoffError when WeChat refuses this host.
+// election.Run calls for each term. When ctx ends it starts no new WeChat
+// call, lets the calls in flight finish (each bounded by FetchTimeout) and
+// publishes what they minted before it returns, so that the term's
+// resignation never orphans a token. A refusal by WeChat is a fact about
+// one credential on this host: that credential is handed to another
+// candidate and the term goes on. Lead returns nil, or, only with
+// Unsafe.NoIsolation, an election.HoldoffError on a refusal.
 func (r *Refresher) Lead(ctx context.Context, g *election.Guard) error {
 	r.cfg.Metrics.leader.Store(1)
 	defer r.cfg.Metrics.leader.Store(0)
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 
-	chans := make(map[string]chan uint64, len(r.byName))
-	for name := range r.byName {
-		chans[name] = make(chan uint64, 1)
-	}
-	r.mu.Lock()
-	r.reports = chans
-	r.mu.Unlock()
-
+	w := worker{g: g, leader: g}
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); r.watchReports(ctx, g) }()
+	wg.Go(func() { r.watchReports(ctx) })
 	for _, c := range r.cfg.Creds {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := r.loop(ctx, g, c, chans[c.Name]); err != nil {
+		wg.Go(func() {
+			if err := r.loop(ctx, w, c); err != nil {
 				cancel(err)
 			}
-		}()
+		})
 	}
 	wg.Wait()
-	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.Canceled) {
-		var ho *election.HoldoffError
-		if errors.As(err, &ho) {
-			return err
-		}
+	var ho *election.HoldoffError
+	if err := context.Cause(ctx); errors.As(err, &ho) {
+		return err
 	}
 	return nil
 }
 
-// loop is one credential's life during a term: one step at a time, so a
-// credential has at most one fetch in flight on this leader.
-func (r *Refresher) loop(ctx context.Context, g *election.Guard, c Cred, reports <-chan uint64) error {
+// errNotOwner ends a delegate's loop: the credential was given to another
+// node or taken back.
+var errNotOwner = errors.New("refresher: no longer the credential's owner")
+
+// loop is one credential's life under one worker: one step at a time, so
+// a credential has at most one fetch in flight on this node.
+func (r *Refresher) loop(ctx context.Context, w worker, c Cred) error {
+	reports := make(chan uint64, 1)
+	r.mu.Lock()
+	r.reports[c.Name] = reports
+	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		if r.reports[c.Name] == reports {
+			delete(r.reports, c.Name)
+		}
+		r.mu.Unlock()
+	}()
 	t := &term{}
 	trig := trigger{}
 	for {
-		next, err := r.step(ctx, g, c, t, trig)
+		next, err := r.step(ctx, w, c, t, trig)
+		if errors.Is(err, errNotOwner) {
+			return nil
+		}
 		if err != nil {
 			return err
 		}
@@ -233,20 +254,9 @@ func (r *Refresher) loop(ctx context.Context, g *election.Guard, c Cred, reports
 			timer.Stop()
 			trig = trigger{report: true, seq: seq}
 		case <-timer.C:
-			trig = trigger{}
+			trig, t.pending = t.pending, trigger{}
 		}
 	}
-}
-
-// jitter is the credential's fixed share of Jitter, so every leader plans
-// the same refresh time for it.
-func (r *Refresher) jitter(name string) time.Duration {
-	if r.cfg.Jitter <= 0 {
-		return 0
-	}
-	h := fnv.New64a()
-	h.Write([]byte(name))
-	return time.Duration(h.Sum64() % uint64(r.cfg.Jitter))
 }
 
 // refreshAt plans the refresh of a token that expires at exp.
@@ -256,15 +266,31 @@ func (r *Refresher) refreshAt(c Cred, fetched, exp time.Time) time.Time {
 		return exp.Add(-r.cfg.Overlap/2 - r.jitter(c.Name)%(r.cfg.Overlap/4+1))
 	}
 	at := exp.Add(-r.cfg.Before - r.jitter(c.Name))
-	if lifetime := exp.Sub(fetched); at.Before(fetched.Add(lifetime / 2)) {
-		// Short-lived tokens: never plan more than two fetches a lifetime.
+	if lifetime := exp.Sub(fetched); at.Before(fetched.Add(lifetime/2)) && !r.cfg.Unsafe.NoShortScale {
+		// Short-lived tokens (tests, simulators): the refresh point scales
+		// down with the lifetime, never more than two fetches a lifetime.
 		at = fetched.Add(lifetime / 2)
+		r.warnShort(c, lifetime)
 	}
 	return at
 }
 
-// watchReports relays invalidation reports to the credentials' loops.
-func (r *Refresher) watchReports(ctx context.Context, g *election.Guard) {
+// warnShort says once per credential that its tokens live too short for
+// the configured refresh point and margin, which are scaled down.
+func (r *Refresher) warnShort(c Cred, lifetime time.Duration) {
+	r.mu.Lock()
+	first := !r.warned[c.Name]
+	r.warned[c.Name] = true
+	r.mu.Unlock()
+	if first {
+		r.log.Warn("tokens live too short for refresh.before: refreshing at half their lifetime, serving with a margin of at most an eighth of it",
+			"cred", c.Name, "lifetime", lifetime, "before", r.cfg.Before, "margin", r.cfg.WindowMargin)
+	}
+}
+
+// watchReports relays invalidation reports to the credentials' running
+// loops, until ctx ends.
+func (r *Refresher) watchReports(ctx context.Context) {
 	r.cfg.Store.WatchReports(ctx, func(cred string, seq uint64) {
 		r.mu.Lock()
 		ch := r.reports[cred]
@@ -277,4 +303,15 @@ func (r *Refresher) watchReports(ctx context.Context, g *election.Guard) {
 		default: // a report is already pending; the step re-reads etcd
 		}
 	})
+}
+
+// jitter is the credential's fixed share of Jitter, so every leader plans
+// the same refresh time for it.
+func (r *Refresher) jitter(name string) time.Duration {
+	if r.cfg.Jitter <= 0 {
+		return 0
+	}
+	h := fnv.New64a()
+	h.Write([]byte(name))
+	return time.Duration(h.Sum64() % uint64(r.cfg.Jitter))
 }

@@ -111,7 +111,9 @@ func (e *env) start(cfg *config.Config, wrap func(refresher.Fetcher) refresher.F
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	fc, err := fetcher.New(fetcher.Config{BaseURL: cfg.WeChat.BaseURL, WeComBaseURL: cfg.WeChat.WeComBaseURL})
+	// As in production: one call per fetch, so that the budget is
+	// reserved before every try.
+	fc, err := fetcher.New(fetcher.Config{BaseURL: cfg.WeChat.BaseURL, WeComBaseURL: cfg.WeChat.WeComBaseURL, MaxAttempts: 1})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -120,10 +122,7 @@ func (e *env) start(cfg *config.Config, wrap func(refresher.Fetcher) refresher.F
 		f = wrap(f)
 	}
 	log := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	// WXTOKEN_BREAK_INTENT=1 runs the suite on the deliberately broken
-	// build (no intent, no fence), to show which tests catch it.
-	r, err := replica.New(replica.Options{Config: cfg, Logger: log, Etcd: c, Fetcher: f,
-		SkipIntent: os.Getenv("WXTOKEN_BREAK_INTENT") == "1"})
+	r, err := replica.New(replica.Options{Config: cfg, Logger: log, Etcd: c, Fetcher: f, Unsafe: unsafeFromEnv()})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -134,6 +133,35 @@ func (e *env) start(cfg *config.Config, wrap func(refresher.Fetcher) refresher.F
 	e.reps = append(e.reps, rp)
 	e.mu.Unlock()
 	return rp
+}
+
+// unsafeFromEnv switches protections off for the whole suite, to show
+// which tests catch each bug: WXTOKEN_UNSAFE_OFF=drain,isolation,...
+// (WXTOKEN_BREAK_INTENT=1 is the older spelling of "intent").
+func unsafeFromEnv() replica.Unsafe {
+	var u replica.Unsafe
+	u.SkipIntent = os.Getenv("WXTOKEN_BREAK_INTENT") == "1"
+	for _, name := range strings.Split(os.Getenv("WXTOKEN_UNSAFE_OFF"), ",") {
+		switch name {
+		case "intent":
+			u.SkipIntent = true
+		case "isolation":
+			u.NoIsolation = true
+		case "blind-retry":
+			u.BlindRetry = true
+		case "drain":
+			u.NoDrain = true
+		case "recovery":
+			u.NoReadWait = true
+		case "report-limit":
+			u.NoReportLimit = true
+		case "foreign":
+			u.NoForeign = true
+		case "short-scale":
+			u.NoShortScale = true
+		}
+	}
+	return u
 }
 
 // member is the index of the etcd member r talks to.

@@ -16,6 +16,7 @@ import (
 	"github.com/wxtoken/wxtoken/api"
 	"github.com/wxtoken/wxtoken/fetcher"
 	"github.com/wxtoken/wxtoken/fetcher/wechattest"
+	"github.com/wxtoken/wxtoken/tokenstore"
 	"github.com/wxtoken/wxtoken/refresher"
 )
 
@@ -167,7 +168,9 @@ func TestInvariantWriteAheadIntent(t *testing.T) {
 // cached token until its expiry less the margin, report not ready, never
 // serve it after, and recover when etcd returns.
 func TestInvariantServeOnlyValid(t *testing.T) {
-	e := newEnv(t, 3, wechattest.Config{TokenTTL: 6 * time.Second, Overlap: 2 * time.Second})
+	// Tokens of 10 s: an eighth of the lifetime is above the 1 s margin,
+	// so the margin is not scaled down.
+	e := newEnv(t, 3, wechattest.Config{TokenTTL: 10 * time.Second, Overlap: 2 * time.Second})
 	var reps []*rep
 	for i := range 3 {
 		cfg := e.testConfig(fmt.Sprintf("r%d", i))
@@ -335,12 +338,18 @@ func TestInvariantBudget(t *testing.T) {
 	cfg.Apps[0].DailyBudget = 3
 	cfg.Apps = append(cfg.Apps, cfg.Apps[0])
 	cfg.Apps[1].Name, cfg.Apps[1].AppID, cfg.Apps[1].Secret = "bad", "wxbad00000000001", cfg.Apps[0].Secret
+	// WeChat is busy twice: the retries are WeChat calls and count.
+	e.sim.SetFault(wechattest.Fault{Mode: wechattest.FaultBusy, Count: 2, AppID: appID})
 	r := e.start(cfg, nil)
-	waitFor(t, 20*time.Second, "the budget to be used up", func() bool {
+	waitFor(t, 30*time.Second, "the budget to be used up", func() bool {
 		return r.Refresher().Metrics().Blocked("shop/token") == "budget"
 	})
 	if n := len(fetches(e.sim)); n != 3 {
-		t.Errorf("fetches with a budget of 3: %d", n)
+		t.Errorf("WeChat calls with a budget of 3 (2 of them answered busy): %d, want 3", n)
+	}
+	snap, err := tokenstore.New(r.etcd, "/wxtoken").Load(context.Background(), "shop/token", tokenstore.Day(time.Now()))
+	if err != nil || snap.Budget.Count != 3 {
+		t.Errorf("budget counted in etcd: %+v (%v), want 3", snap.Budget, err)
 	}
 	var body []byte
 	waitFor(t, 10*time.Second, "status to say the budget is used up", func() bool {

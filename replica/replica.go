@@ -39,11 +39,23 @@ type Options struct {
 	Etcd *clientv3.Client
 	// Fetcher, if set, replaces the WeChat client built from Config.WeChat.
 	Fetcher refresher.Fetcher
-	// SkipIntent builds the deliberately broken replica (no intent, no
-	// fence) for the fault suite's checker. Never set it in production.
-	SkipIntent bool
+	// Unsafe switches protections off for the fault suite, which shows its
+	// checker catching each bug. Never set in production; the release
+	// binary cannot set it.
+	Unsafe Unsafe
 	// Now defaults to time.Now.
 	Now func() time.Time
+}
+
+// Unsafe names the protections the fault suite can switch off.
+type Unsafe struct {
+	refresher.Unsafe
+	// BlindRetry retries WeChat calls that ended without a complete answer
+	// inside one fetch, each try bounded by a third of fetch_timeout.
+	BlindRetry bool
+	// NoReadWait answers no_credential at once instead of waiting for a due
+	// fetch in flight, and ignores intents when bounding keep-for.
+	NoReadWait bool
 }
 
 // Replica is one running wxtoken replica. New starts nothing but the
@@ -62,6 +74,7 @@ type Replica struct {
 	elector *election.Elector
 	api     *api.API
 	sink    *tokenfile.Sink // nil when no app has a token_file
+	now     func() time.Time
 }
 
 // New connects to etcd (or starts the embedded one), opens the listener and
@@ -75,7 +88,10 @@ func New(opts Options) (*Replica, error) {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	r := &Replica{cfg: cfg, log: log, etcd: opts.Etcd}
+	r := &Replica{cfg: cfg, log: log, etcd: opts.Etcd, now: opts.Now}
+	if r.now == nil {
+		r.now = time.Now
+	}
 	ok := false
 	defer func() {
 		if !ok {
@@ -107,7 +123,14 @@ func New(opts Options) (*Replica, error) {
 
 	r.store = tokenstore.New(r.etcd, cfg.Etcd.Prefix)
 	r.cache = tokenstore.NewCache(tokenstore.CacheConfig{Client: r.etcd, Prefix: cfg.Etcd.Prefix, Logger: log})
-	fc, err := fetcher.New(fetcher.Config{BaseURL: cfg.WeChat.BaseURL, WeComBaseURL: cfg.WeChat.WeComBaseURL, Logger: log})
+	fcfg := fetcher.Config{BaseURL: cfg.WeChat.BaseURL, WeComBaseURL: cfg.WeChat.WeComBaseURL, Logger: log,
+		// One call per fetch: the refresher reserves the budget before each
+		// try and retries what surely minted nothing itself.
+		MaxAttempts: 1}
+	if opts.Unsafe.BlindRetry {
+		fcfg.MaxAttempts, fcfg.TryTimeout, fcfg.RetryAmbiguous = 0, cfg.Refresh.FetchTimeout/3, true
+	}
+	fc, err := fetcher.New(fcfg)
 	if err != nil {
 		return nil, fmt.Errorf("wechat: %w", err)
 	}
@@ -130,7 +153,8 @@ func New(opts Options) (*Replica, error) {
 		Store: r.store, Cache: r.cache, Fetcher: fetch, Creds: creds, Node: cfg.Node,
 		Before: cfg.Refresh.Before, Jitter: cfg.Refresh.Jitter, FetchTimeout: cfg.Refresh.FetchTimeout,
 		WindowMargin: cfg.Refresh.Margin, Overlap: cfg.Refresh.Overlap, Concurrency: cfg.Refresh.Concurrency,
-		Holdoff: cfg.Election.Holdoff, Metrics: metrics, Logger: log, Now: opts.Now, SkipIntent: opts.SkipIntent,
+		Holdoff: cfg.Election.Holdoff, ReportInterval: cfg.Refresh.ReportInterval,
+		Metrics: metrics, Logger: log, Now: opts.Now, Unsafe: opts.Unsafe.Unsafe,
 		CheckToken: checkToken(fc, cfg.WeChat.WeComBaseURL),
 	})
 	if err != nil {
@@ -148,6 +172,7 @@ func New(opts Options) (*Replica, error) {
 	r.api, err = api.New(api.Config{
 		Cache: r.cache, Store: r.store, Apps: apps, Node: cfg.Node,
 		Margin: cfg.Refresh.Margin, Overlap: cfg.Refresh.Overlap,
+		ReadWait: cfg.Refresh.ReadWait, InvalidateWait: cfg.Refresh.InvalidateWait, IgnoreIntents: opts.Unsafe.NoReadWait,
 		Leader: func(ctx context.Context) (string, error) {
 			return election.Leader(ctx, r.etcd, r.store.Keys().Election())
 		},
@@ -228,8 +253,10 @@ func (r *Replica) Run(ctx context.Context) error {
 	if r.sink != nil {
 		start(func() { _ = r.sink.Run(bg) })
 	}
+	fresh := &freshness{now: r.now}
 	start(func() {
-		_ = r.store.Announce(bg, tokenstore.Presence{Node: r.cfg.Node, API: r.advertise(), Candidate: r.cfg.Election.Candidate, Started: time.Now()}, r.cfg.Election.TTL)
+		_ = r.store.Announce(bg, tokenstore.Presence{Node: r.cfg.Node, API: r.advertise(), Candidate: r.cfg.Election.Candidate, Started: time.Now()},
+			r.cfg.Election.TTL, fresh.renewed)
 	})
 	elect, stopElect := context.WithCancel(context.Background())
 	defer stopElect()
@@ -244,7 +271,12 @@ func (r *Replica) Run(ctx context.Context) error {
 			case <-elect.Done():
 				return
 			}
+			var wg sync.WaitGroup
+			// A candidate also fetches what the leader delegates to it
+			// (credentials WeChat refuses from the leader's host).
+			wg.Go(func() { r.refr.Delegate(elect, fresh.held) })
 			_ = r.elector.Run(elect, r.refr.Lead)
+			wg.Wait()
 		})
 	} else {
 		close(electDone)

@@ -42,6 +42,7 @@ type Cache struct {
 	watching atomic.Bool  // a watch is established and has not failed
 	probeOK  atomic.Int64 // unix nanos of the last successful probe
 	rev      atomic.Int64 // highest revision applied
+	intents  sync.Map     // cred -> Intent, the unfinished fetches
 }
 
 // CacheConfig configures a Cache.
@@ -179,8 +180,9 @@ func (c *Cache) apply(r *Record) bool {
 // etcd outage. Run returns ctx's error.
 func (c *Cache) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
-	wg.Add(1)
+	wg.Add(2)
 	go func() { defer wg.Done(); c.runProbe(ctx) }()
+	go func() { defer wg.Done(); c.runIntents(ctx) }()
 	defer wg.Wait()
 
 	bo := backoff.NewExponentialBackOff()

@@ -39,9 +39,19 @@ type Record struct {
 }
 
 // Usable reports whether r may be handed out at now: it must expire more
-// than margin later.
+// than r.Margin(margin) later.
 func (r Record) Usable(now time.Time, margin time.Duration) bool {
-	return r.Value != "" && now.Add(margin).Before(r.ExpiresAt)
+	return r.Value != "" && now.Add(r.Margin(margin)).Before(r.ExpiresAt)
+}
+
+// Margin is the serving margin for r: margin, scaled down to an eighth of
+// r's lifetime for short-lived tokens (tests, simulators), so that a token
+// shorter than the configured margin is still served.
+func (r Record) Margin(margin time.Duration) time.Duration {
+	if lifetime := r.ExpiresAt.Sub(r.FetchedAt); r.FetchedAt.IsZero() || lifetime <= 0 || margin <= lifetime/8 {
+		return margin
+	}
+	return r.ExpiresAt.Sub(r.FetchedAt) / 8
 }
 
 // Intent announces a WeChat call for a credential. It is written, fenced,
@@ -52,12 +62,32 @@ type Intent struct {
 	Started time.Time `json:"started"`
 	Reason  string    `json:"reason"`
 	Forced  bool      `json:"forced,omitempty"`
+	// Foreign marks the refresh after a token that something outside the
+	// cluster killed; it is counted in the day's Budget.
+	Foreign bool `json:"foreign,omitempty"`
+	// Since is the start of the earliest unfinished fetch this one
+	// replaces (itself if none): the published token may die as early as
+	// Since plus WeChat's overlap, and replicas serve it no longer.
+	Since time.Time `json:"since"`
+}
+
+// DoomedAt is the earliest instant the token published before in may die,
+// given WeChat's overlap: a call that started at in.Since may have minted.
+func (in Intent) DoomedAt(overlap time.Duration) time.Time {
+	since := in.Since
+	if since.IsZero() || in.Started.Before(since) {
+		since = in.Started
+	}
+	return since.Add(overlap)
 }
 
 // Budget counts the fetches of one credential on one China-time day.
 type Budget struct {
 	Count  int `json:"count"`
 	Forced int `json:"forced,omitempty"`
+	// Foreign counts the tokens killed by a fetch from outside the
+	// cluster (each confirmed by WeChat and refreshed once).
+	Foreign int `json:"foreign,omitempty"`
 }
 
 // Report says that the credential of Seq failed at a caller. The leader

@@ -53,6 +53,28 @@ type Snapshot struct {
 	IntentRev int64
 	Budget    Budget
 	BudgetRev int64
+	// Owner is the delegate the leader assigned (nil: the leader itself);
+	// OwnerRev fences every fetch of the credential.
+	Owner    *Owner
+	OwnerRev int64
+	// Refusals are WeChat's refusals of this credential still in holdoff,
+	// one per node.
+	Refusals []Refusal
+}
+
+// RefusedFor reports whether node's refusal is in the snapshot.
+func (s Snapshot) RefusedFor(node string) bool {
+	for _, r := range s.Refusals {
+		if r.Node == node {
+			return true
+		}
+	}
+	return false
+}
+
+// ownerCmp fences a fetch's writes to the owner the snapshot saw.
+func (s *Store) ownerCmp(snap Snapshot) clientv3.Cmp {
+	return clientv3.Compare(clientv3.ModRevision(s.keys.Owner(snap.Cred)), "=", snap.OwnerRev)
 }
 
 // Load reads a credential's record, intent and budget of day in one
@@ -62,6 +84,8 @@ func (s *Store) Load(ctx context.Context, cred, day string) (Snapshot, error) {
 		clientv3.OpGet(s.keys.Cred(cred)),
 		clientv3.OpGet(s.keys.Intent(cred)),
 		clientv3.OpGet(s.keys.Budget(cred, day)),
+		clientv3.OpGet(s.keys.Owner(cred)),
+		clientv3.OpGet(s.keys.CredRefusals(cred), clientv3.WithPrefix()),
 	).Commit()
 	if err != nil {
 		return Snapshot{}, fmt.Errorf("load %s: %w", cred, err)
@@ -87,6 +111,19 @@ func (s *Store) Load(ctx context.Context, cred, day string) (Snapshot, error) {
 		}
 		snap.BudgetRev = kvs[0].ModRevision
 	}
+	if kvs := resp.Responses[3].GetResponseRange().Kvs; len(kvs) > 0 {
+		snap.Owner = new(Owner)
+		if err := json.Unmarshal(kvs[0].Value, snap.Owner); err != nil {
+			return Snapshot{}, fmt.Errorf("load %s: owner: %w", cred, err)
+		}
+		snap.OwnerRev = kvs[0].ModRevision
+	}
+	for _, kv := range resp.Responses[4].GetResponseRange().Kvs {
+		var r Refusal
+		if json.Unmarshal(kv.Value, &r) == nil {
+			snap.Refusals = append(snap.Refusals, r)
+		}
+	}
 	return snap, nil
 }
 
@@ -111,6 +148,9 @@ func (s *Store) BeginFetch(ctx context.Context, f Fence, snap Snapshot, in Inten
 	if in.Forced {
 		b.Forced++
 	}
+	if in.Foreign {
+		b.Foreign++
+	}
 	inJSON, _ := json.Marshal(in)
 	bJSON, _ := json.Marshal(b)
 	resp, err := s.c.Txn(ctx).If(
@@ -118,6 +158,7 @@ func (s *Store) BeginFetch(ctx context.Context, f Fence, snap Snapshot, in Inten
 		clientv3.Compare(clientv3.ModRevision(s.keys.Cred(snap.Cred)), "=", snap.RecordRev),
 		clientv3.Compare(clientv3.ModRevision(s.keys.Intent(snap.Cred)), "=", snap.IntentRev),
 		clientv3.Compare(clientv3.ModRevision(s.keys.Budget(snap.Cred, snap.Day)), "=", snap.BudgetRev),
+		s.ownerCmp(snap),
 	).Then(
 		clientv3.OpPut(s.keys.Intent(snap.Cred), string(inJSON)),
 		clientv3.OpPut(s.keys.Budget(snap.Cred, snap.Day), string(bJSON)),
@@ -143,6 +184,7 @@ func (s *Store) Publish(ctx context.Context, f Fence, snap Snapshot, intentRev i
 		f.Cmp(),
 		clientv3.Compare(clientv3.ModRevision(s.keys.Intent(snap.Cred)), "=", intentRev),
 		clientv3.Compare(clientv3.ModRevision(s.keys.Cred(snap.Cred)), "=", snap.RecordRev),
+		s.ownerCmp(snap),
 	).Then(
 		clientv3.OpPut(s.keys.Cred(snap.Cred), string(recJSON)),
 		clientv3.OpDelete(s.keys.Intent(snap.Cred)),
@@ -157,12 +199,14 @@ func (s *Store) Publish(ctx context.Context, f Fence, snap Snapshot, intentRev i
 	return nil
 }
 
-// AbortFetch deletes the intent written at intentRev, fenced by f. Call it
-// only when the WeChat call surely minted nothing.
-func (s *Store) AbortFetch(ctx context.Context, f Fence, cred string, intentRev int64) error {
+// AbortFetch deletes the intent written at intentRev, fenced by f and the
+// snapshot's owner. Call it only when the WeChat call surely minted nothing.
+func (s *Store) AbortFetch(ctx context.Context, f Fence, snap Snapshot, intentRev int64) error {
+	cred := snap.Cred
 	resp, err := s.c.Txn(ctx).If(
 		f.Cmp(),
 		clientv3.Compare(clientv3.ModRevision(s.keys.Intent(cred)), "=", intentRev),
+		s.ownerCmp(snap),
 	).Then(clientv3.OpDelete(s.keys.Intent(cred))).Commit()
 	if err != nil {
 		return fmt.Errorf("abort fetch %s: %w", cred, err)
@@ -261,19 +305,35 @@ type Overview struct {
 	Budgets  map[string]Budget // by credential, for the given day
 	Replicas []Presence
 	Intents  map[string]Intent
+	Refusals map[string][]Refusal // by credential
+	Owners   map[string]Owner     // delegated credentials
 }
 
 // Overview reads states, budgets of day, presences and intents.
 func (s *Store) Overview(ctx context.Context, day string) (Overview, error) {
-	ov := Overview{Budgets: map[string]Budget{}, Intents: map[string]Intent{}}
+	ov := Overview{Budgets: map[string]Budget{}, Intents: map[string]Intent{}, Refusals: map[string][]Refusal{}, Owners: map[string]Owner{}}
 	resp, err := s.c.Txn(ctx).Then(
 		clientv3.OpGet(s.keys.States(), clientv3.WithPrefix()),
 		clientv3.OpGet(s.keys.Prefix+"/budget/", clientv3.WithPrefix()),
 		clientv3.OpGet(s.keys.Replicas(), clientv3.WithPrefix()),
 		clientv3.OpGet(s.keys.Prefix+"/intent/", clientv3.WithPrefix()),
+		clientv3.OpGet(s.keys.Refusals(), clientv3.WithPrefix()),
+		clientv3.OpGet(s.keys.Owners(), clientv3.WithPrefix()),
 	).Commit()
 	if err != nil {
 		return ov, fmt.Errorf("overview: %w", err)
+	}
+	for _, kv := range resp.Responses[4].GetResponseRange().Kvs {
+		var r Refusal
+		if json.Unmarshal(kv.Value, &r) == nil {
+			ov.Refusals[r.Cred] = append(ov.Refusals[r.Cred], r)
+		}
+	}
+	for _, kv := range resp.Responses[5].GetResponseRange().Kvs {
+		var o Owner
+		if json.Unmarshal(kv.Value, &o) == nil {
+			ov.Owners[o.Cred] = o
+		}
 	}
 	for _, kv := range resp.Responses[0].GetResponseRange().Kvs {
 		var st State

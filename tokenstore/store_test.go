@@ -76,7 +76,7 @@ func TestIntentPublishFencing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.AbortFetch(ctx(t), g2, "app/token", rev); err != nil {
+	if err := s.AbortFetch(ctx(t), g2, snap, rev); err != nil {
 		t.Fatal(err)
 	}
 	snap, _ = s.Load(ctx(t), "app/token", day)

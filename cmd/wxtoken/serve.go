@@ -23,12 +23,15 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	path := fs.String("config", "", "YAML config file")
 	demo := fs.Bool("demo", false, "run against the built-in WeChat simulator with a sample app named demo")
 	listen := fs.String("listen", "", "HTTP API address, overriding the config's listen")
-	skipIntent := fs.Bool("unsafe-skip-intent", false, "")
+	unsafe := unsafeFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	off, err := unsafe()
+	if err != nil {
+		return badUsage(err)
+	}
 	var cfg *config.Config
-	var err error
 	switch {
 	case *demo && *path != "":
 		return badUsage(fmt.Errorf("serve: --demo and --config exclude each other"))
@@ -51,7 +54,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.SlogLevel()}))
-	r, err := replica.New(replica.Options{Config: cfg, Logger: log, SkipIntent: *skipIntent})
+	r, err := replica.New(replica.Options{Config: cfg, Logger: log, Unsafe: off})
 	if err != nil {
 		return badUsage(err)
 	}
@@ -92,7 +95,8 @@ func demoConfig(listen string) (*config.Config, func(), error) {
 		Etcd:     config.Etcd{Prefix: config.DefaultEtcdPrefix, DialTimeout: config.DefaultDialTimeout},
 		Election: config.Election{TTL: config.DefaultTTL, Candidate: true, Holdoff: config.DefaultHoldoff},
 		Refresh: config.Refresh{Before: config.DefaultBefore, Jitter: config.DefaultJitter, FetchTimeout: config.DefaultFetchTimeout,
-			Concurrency: config.DefaultConcurrency, Margin: config.DefaultMargin, Overlap: config.DefaultOverlap},
+			Concurrency: config.DefaultConcurrency, Margin: config.DefaultMargin, Overlap: config.DefaultOverlap,
+			ReadWait: config.DefaultReadWait, InvalidateWait: config.DefaultInvalidateWait, ReportInterval: config.DefaultReportInterval},
 		WeChat: config.WeChat{BaseURL: simURL, WeComBaseURL: simURL},
 		Apps: []config.App{{Name: "demo", Kind: config.KindClassic, AppID: "wxdemo0000000000",
 			Secret: config.NewSecret(hex.EncodeToString(secret)), DailyBudget: config.DefaultDailyBudget, Tickets: []string{config.TicketJSAPI}}},

@@ -1,0 +1,162 @@
+package refresher
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/wxtoken/wxtoken/tokenstore"
+)
+
+// place decides, on the leader, who fetches c: the leader itself unless
+// WeChat refuses c from the leader's host; then a live candidate that
+// WeChat has not refused for c (the owner); if there is none, c is blocked
+// until the earliest refusal ends, and nothing else moves. It reports
+// whether the leader must leave c alone for now, and when to look again.
+func (r *Refresher) place(ctx context.Context, w worker, c Cred, snap tokenstore.Snapshot, now time.Time) (time.Time, bool) {
+	here := snap.RefusedFor(r.cfg.Node)
+	o := snap.Owner
+	if o == nil && !here {
+		return time.Time{}, false
+	}
+	live, err := r.candidates(ctx)
+	if err != nil {
+		r.log.Warn("list candidates", "cred", c.Name, "err", err)
+		return now.Add(r.cfg.OwnerCheck), true
+	}
+	if o != nil && o.LeaderKey == w.leader.Key() && o.LeaderRev == w.leader.Rev() &&
+		o.Node != r.cfg.Node && !snap.RefusedFor(o.Node) && slices.Contains(live, o.Node) {
+		return now.Add(r.cfg.OwnerCheck), true // its owner is fine
+	}
+	var owner *tokenstore.Owner
+	if !here {
+		// Not refused here (any more): the leader takes c back.
+	} else {
+		if o != nil && o.Node != r.cfg.Node && !snap.RefusedFor(o.Node) && slices.Contains(live, o.Node) {
+			live = append([]string{o.Node}, live...) // keep a good owner across terms
+		}
+		for _, n := range live {
+			if n != r.cfg.Node && !snap.RefusedFor(n) {
+				owner = &tokenstore.Owner{Cred: c.Name, Node: n, LeaderKey: w.leader.Key(), LeaderRev: w.leader.Rev(), At: now}
+				break
+			}
+		}
+	}
+	if owner == nil && o == nil && here {
+		return r.blocked(ctx, w, c, snap, now), true
+	}
+	actx, cancel := context.WithTimeout(ctx, r.cfg.FetchTimeout)
+	_, err = r.cfg.Store.Assign(actx, w.g, snap, owner)
+	cancel()
+	if err != nil {
+		r.log.Warn("assign credential", "cred", c.Name, "err", err)
+		return now.Add(r.cfg.OwnerCheck), true
+	}
+	switch {
+	case owner != nil:
+		r.log.Warn("credential handed to another candidate: WeChat refuses it from this host", "cred", c.Name, "owner", owner.Node)
+		r.putState(ctx, w.g, c, tokenstore.State{LastError: "WeChat refuses this credential from " + r.cfg.Node + "; fetched by " + owner.Node})
+		return now.Add(r.cfg.OwnerCheck), true
+	case here:
+		return r.blocked(ctx, w, c, snap, now), true
+	}
+	r.log.Info("credential taken back by the leader", "cred", c.Name, "previous_owner", o.Node)
+	return now, true
+}
+
+// blocked records that every live candidate is refused for c.
+func (r *Refresher) blocked(ctx context.Context, w worker, c Cred, snap tokenstore.Snapshot, now time.Time) time.Time {
+	until := now.Add(r.cfg.Holdoff)
+	for _, ref := range snap.Refusals {
+		if ref.Until.Before(until) {
+			until = ref.Until
+		}
+	}
+	next := now.Add(r.cfg.OwnerCheck) // a candidate may join, a refusal may end
+	if r.cfg.Metrics.Blocked(c.Name) == "refused" {
+		return next // said already
+	}
+	r.log.Error("WeChat refuses this credential from every live candidate: it is blocked until a refusal ends or a candidate joins; add the hosts' egress IPs to the app's whitelist",
+		"cred", c.Name, "appid", c.AppID, "refusals", len(snap.Refusals), "until", until)
+	r.putState(ctx, w.g, c, tokenstore.State{Blocked: "refused", BlockedTill: until, NextRefresh: next,
+		LastError: "WeChat refuses this credential from every live candidate (IP whitelist)"})
+	return next
+}
+
+// candidates lists the live candidates' node names, sorted.
+func (r *Refresher) candidates(ctx context.Context) ([]string, error) {
+	lctx, cancel := context.WithTimeout(ctx, r.cfg.FetchTimeout)
+	defer cancel()
+	ps, err := r.cfg.Store.Replicas(lctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, p := range ps {
+		if p.Candidate {
+			out = append(out, p.Node)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// delegateGuard fences a delegate's writes to the owner assignment's term
+// (the owner key's revision is checked by the store), and lets it start a
+// call only while its own presence lease is fresh: the leader moves the
+// credential only after that lease has expired on etcd.
+type delegateGuard struct {
+	cmp   clientv3.Cmp
+	fresh func() bool
+}
+
+func (g delegateGuard) Cmp() clientv3.Cmp { return g.cmp }
+func (g delegateGuard) Held() bool        { return g.fresh() }
+
+// Delegate runs, on a candidate, the credentials that the leader handed to
+// this node (see place), until ctx ends; it returns when the loops it ran
+// have finished their calls in flight. fresh reports whether this node's
+// presence lease is younger than its TTL less a margin.
+func (r *Refresher) Delegate(ctx context.Context, fresh func() bool) {
+	type running struct {
+		rev    int64
+		cancel context.CancelFunc
+	}
+	var (
+		mu   sync.Mutex
+		runs = map[string]running{}
+		wg   sync.WaitGroup
+	)
+	wg.Go(func() { r.watchReports(ctx) })
+	r.cfg.Store.WatchOwners(ctx, func(cred string, o *tokenstore.Owner, rev int64) {
+		mu.Lock()
+		defer mu.Unlock()
+		if cur, ok := runs[cred]; ok && (o == nil || o.Node != r.cfg.Node || rev != cur.rev) {
+			cur.cancel()
+			delete(runs, cred)
+		}
+		c, known := r.byName[cred]
+		if _, ok := runs[cred]; ok || !known || o == nil || o.Node != r.cfg.Node {
+			return
+		}
+		w := worker{g: delegateGuard{cmp: clientv3.Compare(clientv3.CreateRevision(o.LeaderKey), "=", o.LeaderRev), fresh: fresh}, ownerRev: rev}
+		lctx, cancel := context.WithCancel(ctx)
+		runs[cred] = running{rev: rev, cancel: cancel}
+		r.log.Info("fetching a credential delegated by the leader", "cred", cred, "leader_rev", o.LeaderRev)
+		wg.Go(func() {
+			defer cancel()
+			if err := r.loop(lctx, w, c); err != nil {
+				r.log.Warn("delegated credential", "cred", cred, "err", err)
+			}
+		})
+	})
+	mu.Lock()
+	for _, cur := range runs {
+		cur.cancel()
+	}
+	mu.Unlock()
+	wg.Wait()
+}
