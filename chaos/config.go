@@ -151,8 +151,9 @@ func (c *Config) defaults() error {
 		// A classic token is replaced Before (plus its jitter share) ahead
 		// of expiry; a stable one half an Overlap (plus its share of the
 		// jitter, at most a quarter Overlap) ahead.
-		{name: "shop", kind: "classic", appID: "wxc4a05e5h0p0001", refreshEvery: t.TokenTTL - t.Before - t.Jitter/2},
-		{name: "mini", kind: "stable", appID: "wxc4a05m1n1p0002", refreshEvery: t.TokenTTL - t.Overlap/2 - min(t.Jitter, t.Overlap/4)/2},
+		// A token too short for that is replaced at half its life.
+		{name: "shop", kind: "classic", appID: "wxc4a05e5h0p0001", refreshEvery: max(t.TokenTTL-t.Before-t.Jitter/2, t.TokenTTL/2)},
+		{name: "mini", kind: "stable", appID: "wxc4a05m1n1p0002", refreshEvery: max(t.TokenTTL-t.Overlap/2-min(t.Jitter, t.Overlap/4)/2, t.TokenTTL/2)},
 	}
 	for i := range c.apps {
 		b := make([]byte, 16)

@@ -31,7 +31,7 @@ func (h *harness) inject(ctx context.Context, s Step) checker.Fault {
 		f.App = h.cfg.apps[s.App].name
 		err = h.duringFetch(ctx, s, &f, fault{Mode: "latency", Latency: s.Param.String()}, func(ctx context.Context, _ *replica, s Step, f *checker.Fault) error {
 			f.Start = time.Now()
-			f.Detail = fmt.Sprintf("one call answered (and minted) after %v, fetch timeout %v", s.Param, h.cfg.Timing.FetchTimeout)
+			f.Detail = fmt.Sprintf("one call answered (and minted) after %v, fetch timeout %v; then an overlap for what it doomed to die", s.Param, h.cfg.Timing.FetchTimeout)
 			err := sleep(ctx, s.Hold)
 			f.End = time.Now()
 			return err

@@ -95,18 +95,19 @@ func (p *planner) step(kind string) Step {
 	case WeChatQuota:
 		s.Hold = p.between(6*time.Second, 14*time.Second)
 	case WeChatLate:
-		s.App = 0
 		// Answered after the caller gave up and after its first retry
-		// (1 s later) began.
+		// (1 s later) began. The fault lasts an overlap more: a token the
+		// late mint doomed dies within it.
+		s.App = 0
 		s.Param = p.timing.FetchTimeout + 1500*time.Millisecond
-		s.Hold = s.Param + time.Second
+		s.Hold = s.Param + p.timing.Overlap + 2*time.Second
 	case WeChatLateRetry:
 		// Past a per-try timeout of a third of the fetch timeout (and the
 		// retry's backoff), well inside the fetch's deadline. A classic
 		// token, since only a classic mint kills the token before it.
 		s.App = 0
 		s.Param = p.timing.FetchTimeout / 2
-		s.Hold = s.Param + time.Second
+		s.Hold = s.Param + p.timing.Overlap + 2*time.Second
 	case WeChatRefuseApp, WeChatRefuseLeader:
 		// Longer than a classic refresh period, so the refused app's
 		// token expires unless another host fetches it.
