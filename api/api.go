@@ -13,8 +13,9 @@ import (
 	"math"
 	"net/http"
 	"sync"
-	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/wxtoken/wxtoken/tokenstore"
 )
@@ -37,14 +38,14 @@ type App struct {
 }
 
 // Route is an extra handler on the API's mux, with a Go 1.22 mux pattern
-// such as "GET /v1/apps/{app}/jssdk/signature".
+// such as "GET /v1/apps/{app}/jssdk/signature". Label is the route label
+// of its requests in wxtoken_http_request_duration_seconds: "jssdk",
+// "proxy" or "ui"; anything else counts as "other".
 type Route struct {
 	Pattern string
 	Handler http.Handler
+	Label   string
 }
-
-// MetricsWriter writes metrics in Prometheus text format.
-type MetricsWriter interface{ WritePrometheus(w io.Writer) }
 
 // Config configures an API.
 type Config struct {
@@ -67,10 +68,14 @@ type Config struct {
 	// long a token may be kept. Only the fault suite sets it.
 	IgnoreIntents bool
 	// Leader names the current leader, for status.
-	Leader  func(ctx context.Context) (string, error)
-	Metrics []MetricsWriter
-	Logger  *slog.Logger
-	Now     func() time.Time
+	Leader func(ctx context.Context) (string, error)
+	// Registerer receives the API's collectors, and Gatherer is what GET
+	// /metrics serves: the replica's registry. Both default to a new
+	// registry of the API's own.
+	Registerer prometheus.Registerer
+	Gatherer   prometheus.Gatherer
+	Logger     *slog.Logger
+	Now        func() time.Time
 }
 
 // API serves the HTTP API. It is an http.Handler, safe for concurrent use.
@@ -80,9 +85,10 @@ type API struct {
 	mux  *http.ServeMux
 	log  *slog.Logger
 
-	reads, misses, reports atomic.Int64
-	reported               sync.Map              // reportKey -> *reportCall
-	tokens                 map[string]*tokenSlot // by app; read-only after New
+	m        *metrics
+	routes   map[string]route      // by mux pattern; read-only once serving
+	reported sync.Map              // reportKey -> *reportCall
+	tokens   map[string]*tokenSlot // by app; read-only after New
 }
 
 // New validates cfg and returns an API.
@@ -105,20 +111,32 @@ func New(cfg Config) (*API, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.Registerer == nil && cfg.Gatherer == nil {
+		reg := prometheus.NewRegistry()
+		cfg.Registerer, cfg.Gatherer = reg, reg
+	}
+	if cfg.Registerer == nil || cfg.Gatherer == nil {
+		return nil, errors.New("api: Registerer and Gatherer go together")
+	}
 	a := &API{cfg: cfg, apps: map[string]App{}, mux: http.NewServeMux(), log: cfg.Logger.With("component", "api"),
-		tokens: map[string]*tokenSlot{}}
+		routes: map[string]route{}, tokens: map[string]*tokenSlot{}}
 	for _, app := range cfg.Apps {
 		a.apps[app.Name] = app
 		a.tokens[app.Name] = &tokenSlot{cred: tokenstore.CredName(app.Name, "token")}
 	}
-	a.mux.HandleFunc("GET /v1/apps/{app}/token", a.getToken)
-	a.mux.HandleFunc("POST /v1/apps/{app}/token/invalidate", a.invalidate)
-	a.mux.HandleFunc("GET /v1/apps/{app}/ticket/{type}", a.getTicket)
-	a.mux.HandleFunc("GET /healthz", a.healthz)
-	a.mux.HandleFunc("GET /readyz", a.readyz)
-	a.mux.HandleFunc("GET /metrics", a.metrics)
-	a.mux.HandleFunc("GET /v1/status", a.status)
-	a.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+	var err error
+	if a.m, err = a.newMetrics(cfg.Registerer); err != nil {
+		return nil, err
+	}
+	a.handle("GET /v1/apps/{app}/token", routeToken, a.getToken)
+	a.handle("POST /v1/apps/{app}/token/invalidate", routeInvalidate, a.invalidate)
+	a.handle("GET /v1/apps/{app}/ticket/{type}", routeTicket, a.getTicket)
+	a.handle("GET /healthz", routeHealthz, a.healthz)
+	a.handle("GET /readyz", routeReadyz, a.readyz)
+	a.handle("GET /metrics", routeMetrics, metricsHandler(cfg.Gatherer).ServeHTTP)
+	a.handle("GET /v1/status", routeStatus, a.status)
+	a.routeUI()
+	a.handle("/", routeOther, func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no such endpoint: "+r.Method+" "+r.URL.Path)
 	})
 	return a, nil
@@ -129,17 +147,20 @@ func New(cfg Config) (*API, error) {
 // concurrently with ServeHTTP.
 func (a *API) Mount(routes ...Route) {
 	for _, rt := range routes {
+		a.routes[rt.Pattern] = routeNamed(rt.Label)
 		a.mux.Handle(rt.Pattern, rt.Handler)
 	}
 }
 
-// ServeHTTP implements http.Handler. Token reads skip the mux.
+// ServeHTTP implements http.Handler. Token reads skip the mux. Every
+// request is timed in wxtoken_http_request_duration_seconds.
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
 	if app, ok := tokenApp(r); ok {
-		a.serveToken(w, app)
+		a.m.observe(routeToken, a.serveToken(w, app), start)
 		return
 	}
-	a.mux.ServeHTTP(w, r)
+	a.serveMux(w, r, start)
 }
 
 // TokenResponse is the answer of the token endpoints.
@@ -217,14 +238,14 @@ func (a *API) usable(cred string) (tokenstore.Record, int64, error) {
 		cancel()
 	}
 	if !serve {
-		a.misses.Add(1)
+		a.m.misses.Inc()
 		msg := "no credential yet for " + cred
 		if ok {
 			msg = "the credential for " + cred + " expired and no newer one has arrived"
 		}
 		return rec, 0, &Error{Status: http.StatusServiceUnavailable, Code: "no_credential", Message: msg}
 	}
-	a.reads.Add(1)
+	a.m.reads.Inc()
 	return rec, keep, nil
 }
 
@@ -251,6 +272,16 @@ func (a *API) serve(rec tokenstore.Record, ok bool, now time.Time) (int64, bool)
 		return 0, false
 	}
 	return a.keepFor(rec, now), true
+}
+
+// servable reports whether rec (ok: there is one) may be handed out at now.
+func (a *API) servable(rec tokenstore.Record, ok bool, now time.Time) bool {
+	// A replica that does not follow etcd cannot know whether the planned
+	// refresh happened: past it plus the overlap, the token may be dead.
+	if ok && !a.cfg.Cache.Synced() && !now.Add(a.cfg.Margin).Before(a.keepUntil(rec)) {
+		return false
+	}
+	return ok && rec.Usable(now, a.cfg.Margin)
 }
 
 // keepFor is how many seconds a caller may keep rec: never past its expiry,
@@ -381,7 +412,7 @@ func (a *API) Invalidate(ctx context.Context, app, token string) (TokenResponse,
 		return TokenResponse{}, &Error{Status: http.StatusServiceUnavailable, Code: "no_credential", Message: "no credential yet for " + cred}
 	}
 	if cur.Value == token {
-		a.reports.Add(1)
+		a.m.reports.Inc()
 		ctx, cancel := context.WithTimeout(ctx, a.cfg.InvalidateWait)
 		defer cancel()
 		call, err := a.report(ctx, cred, cur.Seq)

@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -55,12 +56,13 @@ func tokenApp(r *http.Request) (string, bool) {
 	return app, true
 }
 
-// serveToken answers a token read like getToken, from the encoded body.
-func (a *API) serveToken(w http.ResponseWriter, app string) {
+// serveToken answers a token read like getToken, from the encoded body,
+// and returns the answer's status.
+func (a *API) serveToken(w http.ResponseWriter, app string) int {
 	resp, err := a.Token(app)
 	if err != nil {
 		WriteError(w, err)
-		return
+		return errorStatus(err)
 	}
 	b := a.tokenBody(resp)
 	h := w.Header()
@@ -69,6 +71,7 @@ func (a *API) serveToken(w http.ResponseWriter, app string) {
 	h["Content-Length"] = b.length
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(b.json)
+	return http.StatusOK
 }
 
 // tokenBody returns resp encoded as writeJSON would, reusing the app's
@@ -96,4 +99,12 @@ func (a *API) tokenCred(app string) string {
 		return s.cred
 	}
 	return tokenstore.CredName(app, "token")
+}
+
+// errorStatus is the status WriteError answers err with.
+func errorStatus(err error) int {
+	if e, ok := errors.AsType[*Error](err); ok {
+		return e.Status
+	}
+	return http.StatusInternalServerError
 }

@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"sort"
 	"time"
@@ -117,30 +116,4 @@ func (a *API) Status(ctx context.Context) Status {
 
 func (a *API) status(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, a.Status(r.Context()))
-}
-
-func (a *API) metrics(w http.ResponseWriter, _ *http.Request) {
-	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-	now := a.cfg.Now()
-	ready := 0
-	if a.cfg.Cache.Synced() {
-		ready = 1
-	}
-	fmt.Fprintf(w, "# HELP wxtoken_ready 1 while the replica follows etcd.\n# TYPE wxtoken_ready gauge\nwxtoken_ready %d\n", ready)
-	fmt.Fprintf(w, "# HELP wxtoken_token_reads_total Credentials handed out.\n# TYPE wxtoken_token_reads_total counter\nwxtoken_token_reads_total %d\n", a.reads.Load())
-	fmt.Fprintf(w, "# HELP wxtoken_token_misses_total Reads answered 503 for want of a usable credential.\n# TYPE wxtoken_token_misses_total counter\nwxtoken_token_misses_total %d\n", a.misses.Load())
-	fmt.Fprintf(w, "# HELP wxtoken_invalidations_total Reports of the current token as dead.\n# TYPE wxtoken_invalidations_total counter\nwxtoken_invalidations_total %d\n", a.reports.Load())
-	recs := a.cfg.Cache.Records()
-	sort.Slice(recs, func(i, j int) bool { return recs[i].Cred < recs[j].Cred })
-	fmt.Fprint(w, "# HELP wxtoken_credential_seq Newest record seq served per credential.\n# TYPE wxtoken_credential_seq gauge\n")
-	for _, r := range recs {
-		fmt.Fprintf(w, "wxtoken_credential_seq{cred=%q} %d\n", r.Cred, r.Seq)
-	}
-	fmt.Fprint(w, "# HELP wxtoken_credential_expires_in_seconds Seconds until the served credential expires.\n# TYPE wxtoken_credential_expires_in_seconds gauge\n")
-	for _, r := range recs {
-		fmt.Fprintf(w, "wxtoken_credential_expires_in_seconds{cred=%q} %.0f\n", r.Cred, r.ExpiresAt.Sub(now).Seconds())
-	}
-	for _, m := range a.cfg.Metrics {
-		m.WritePrometheus(w)
-	}
 }

@@ -73,10 +73,10 @@ func (r *Refresher) failed(ctx context.Context, w worker, c Cred, t *term, snap 
 // not refused (see place), and every other credential goes on.
 func (r *Refresher) refused(ctx context.Context, w worker, c Cred, apiErr *fetcher.APIError, st tokenstore.State) (time.Time, error) {
 	now := r.cfg.Now()
-	r.cfg.Metrics.hostRefusals.Add(1)
+	r.cfg.Metrics.hostRefusal(c.Name, apiErr.Code)
 	if r.cfg.Unsafe.NoIsolation && w.leader != nil {
 		r.log.Error("WeChat refuses this host: stepping down", "cred", c.Name, "errcode", apiErr.Code, "holdoff", r.cfg.Holdoff)
-		st.Blocked = "host refused"
+		st.Blocked = "refused"
 		r.putState(ctx, w.g, c, st)
 		return time.Time{}, election.Holdoff(r.cfg.Holdoff, apiErr)
 	}

@@ -71,7 +71,7 @@ func (r *Refresher) fetch(ctx context.Context, w worker, c Cred, t *term, snap t
 	bcancel()
 	switch {
 	case errors.Is(err, tokenstore.ErrBudget):
-		r.cfg.Metrics.budgetRefusals.Add(1)
+		r.cfg.Metrics.budgetRefusal(c.Name)
 		tomorrow := nextChinaMidnight(start)
 		r.log.Error("daily budget used up: not fetching until the next China-time day", "cred", c.Name, "budget", c.Budget, "until", tomorrow)
 		r.putState(ctx, w.g, c, tokenstore.State{Blocked: "budget", BlockedTill: tomorrow,

@@ -194,8 +194,8 @@ type worker struct {
 // candidate and the term goes on. Lead returns nil, or, only with
 // Unsafe.NoIsolation, an election.HoldoffError on a refusal.
 func (r *Refresher) Lead(ctx context.Context, g *election.Guard) error {
-	r.cfg.Metrics.leader.Store(1)
-	defer r.cfg.Metrics.leader.Store(0)
+	r.cfg.Metrics.setLeader(true)
+	defer r.cfg.Metrics.setLeader(false)
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 

@@ -55,6 +55,7 @@ func (r *Refresher) step(ctx context.Context, w worker, c Cred, t *term, trig tr
 		return now.Add(t.retry()), nil
 	}
 	r.cfg.Metrics.budget(c.Name, snap.Budget.Count, c.Budget)
+	r.cfg.Metrics.refusedNodes(c.Name, snap.Refusals)
 	if w.leader == nil {
 		if snap.Owner == nil || snap.Owner.Node != r.cfg.Node || snap.OwnerRev != w.ownerRev {
 			return time.Time{}, errNotOwner
@@ -73,7 +74,7 @@ func (r *Refresher) step(ctx context.Context, w worker, c Cred, t *term, trig tr
 		t.intentRev, t.intentSeen = snap.IntentRev, now
 		wait := r.window()
 		r.log.Warn("unfinished fetch found, waiting out its window", "cred", c.Name, "intent_node", snap.Intent.Node, "wait", wait)
-		r.cfg.Metrics.danglingIntents.Add(1)
+		r.cfg.Metrics.danglingIntent(c.Name)
 		return now.Add(wait), nil
 	case snap.Intent != nil:
 		if rest := t.intentSeen.Add(r.window()).Sub(now); rest > 0 {
@@ -159,7 +160,7 @@ func (r *Refresher) check(ctx context.Context, c Cred, snap tokenstore.Snapshot)
 		r.log.Warn("check reported token: WeChat's check failed, the report counts as unconfirmed", "cred", c.Name, "err", err)
 		return verdictUnknown
 	case alive:
-		r.cfg.Metrics.reportsRejected.Add(1)
+		r.cfg.Metrics.reportRejected(c.Name)
 		r.log.Warn("report of a token that WeChat still accepts: not refreshing", "cred", c.Name, "seq", snap.Seq())
 		return verdictAlive
 	}

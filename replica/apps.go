@@ -31,7 +31,7 @@ func appRoutes(cfg *config.Config, self *api.API, log *slog.Logger, now func() t
 	if err != nil {
 		return nil, err
 	}
-	return []api.Route{{Pattern: wechatproxy.Pattern, Handler: proxy}, {Pattern: jssdk.Pattern, Handler: sig}}, nil
+	return []api.Route{{Pattern: wechatproxy.Pattern, Handler: proxy, Label: "proxy"}, {Pattern: jssdk.Pattern, Handler: sig, Label: "jssdk"}}, nil
 }
 
 // tokenSink returns the sink for the apps with a token_file, or nil.

@@ -16,8 +16,8 @@ import (
 	"github.com/wxtoken/wxtoken/api"
 	"github.com/wxtoken/wxtoken/fetcher"
 	"github.com/wxtoken/wxtoken/fetcher/wechattest"
-	"github.com/wxtoken/wxtoken/tokenstore"
 	"github.com/wxtoken/wxtoken/refresher"
+	"github.com/wxtoken/wxtoken/tokenstore"
 )
 
 // Invariant 1, one caller: several replicas through many short token
@@ -367,7 +367,7 @@ func TestInvariantBudget(t *testing.T) {
 	}
 	body, _ = io.ReadAll(resp.Body)
 	resp.Body.Close()
-	for _, want := range []string{`wxtoken_credential_blocked{cred="shop/token",reason="budget"} 1`, "wxtoken_budget_refusals_total 1"} {
+	for _, want := range []string{`wxtoken_credential_blocked{cred="shop/token",reason="budget"} 1`, `wxtoken_budget_refusals_total{cred="shop/token"} 1`} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("metrics lack %q", want)
 		}

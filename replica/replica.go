@@ -121,9 +121,14 @@ func New(opts Options) (*Replica, error) {
 	}
 	r.ln = ln
 
+	m, err := newMetrics()
+	if err != nil {
+		return nil, err
+	}
 	r.store = tokenstore.New(r.etcd, cfg.Etcd.Prefix)
-	r.cache = tokenstore.NewCache(tokenstore.CacheConfig{Client: r.etcd, Prefix: cfg.Etcd.Prefix, Logger: log})
+	r.cache = tokenstore.NewCache(tokenstore.CacheConfig{Client: r.etcd, Prefix: cfg.Etcd.Prefix, Logger: log, OnApply: m.applied})
 	fcfg := fetcher.Config{BaseURL: cfg.WeChat.BaseURL, WeComBaseURL: cfg.WeChat.WeComBaseURL, Logger: log,
+		HTTPClient: wechatClient(m.calls),
 		// One call per fetch: the refresher reserves the budget before each
 		// try and retries what surely minted nothing itself.
 		MaxAttempts: 1}
@@ -149,6 +154,9 @@ func New(opts Options) (*Replica, error) {
 		}
 	}
 	metrics := refresher.NewMetrics()
+	if err := m.register(metrics); err != nil {
+		return nil, err
+	}
 	r.refr, err = refresher.New(refresher.Config{
 		Store: r.store, Cache: r.cache, Fetcher: fetch, Creds: creds, Node: cfg.Node,
 		Before: cfg.Refresh.Before, Jitter: cfg.Refresh.Jitter, FetchTimeout: cfg.Refresh.FetchTimeout,
@@ -176,7 +184,7 @@ func New(opts Options) (*Replica, error) {
 		Leader: func(ctx context.Context) (string, error) {
 			return election.Leader(ctx, r.etcd, r.store.Keys().Election())
 		},
-		Metrics: []api.MetricsWriter{metrics}, Logger: log, Now: opts.Now,
+		Registerer: m.reg, Gatherer: m.reg, Logger: log, Now: opts.Now,
 	})
 	if err != nil {
 		return nil, err

@@ -76,3 +76,36 @@ func TestInvariantGracefulStopPublishesCallInFlight(t *testing.T) {
 		t.Errorf("intent after the stop: %+v (%v), want none: the publish cleared it", snap.Intent, err)
 	}
 }
+
+// Invariant 9, no blind retry: a call WeChat holds past the fetch's
+// deadline and answers (minting) at the end is never retried inside its
+// intent. The next call comes only after the call's window, so the late
+// token is the older one, replaced by the next; no token is served dead
+// and no two calls overlap.
+func TestInvariantNoBlindRetry(t *testing.T) {
+	e := newEnv(t, 1, wechattest.Config{TokenTTL: time.Hour, Overlap: 3 * time.Second})
+	// The first call is held 1.6 s, past the 1.2 s fetch timeout (and
+	// past a per-try timeout of a third of it), and mints at the end.
+	e.sim.SetFault(wechattest.Fault{Mode: wechattest.FaultLatency, Latency: 1600 * time.Millisecond, Count: 1})
+	cfg := e.testConfig("r0")
+	cfg.Refresh.FetchTimeout = 1200 * time.Millisecond
+	r0 := e.start(cfg, nil)
+	cons := e.consume("shop")
+	waitFor(t, 15*time.Second, "a token", func() bool { _, code, _ := getToken(r0.URL(), "shop"); return code == 200 })
+	first, _ := r0.Cache().Get("shop/token")
+	// Read on until the overlap after the newest mint has passed: a token
+	// killed by a late mint would be served dead meanwhile.
+	waitFor(t, 15*time.Second, "the overlap after the last mint", func() bool {
+		fs := fetches(e.sim)
+		return len(fs) >= 2 && time.Since(fs[len(fs)-1].At) > 3500*time.Millisecond
+	})
+	cons.check(t, e.sim)
+	fs := fetches(e.sim)
+	checkNoOverlap(t, fs)
+	if len(fs) < 2 || !fs[0].Issued || fs[1].Start.Before(fs[0].At) {
+		t.Fatalf("ledger %+v: want the held call (minted late) first, the next call after its answer", fs)
+	}
+	if first.Value != fs[1].Token {
+		t.Errorf("published %q, want the token of the call after the window", first.Value)
+	}
+}

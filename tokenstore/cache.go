@@ -32,6 +32,7 @@ type Cache struct {
 	log   *slog.Logger
 	probe time.Duration
 	now   func() time.Time
+	onApp func(r Record, at time.Time)
 
 	slots atomic.Pointer[map[string]*atomic.Pointer[Record]]
 	mu    sync.Mutex    // serializes slot map copies and changed
@@ -53,6 +54,10 @@ type CacheConfig struct {
 	// default DefaultProbeInterval.
 	ProbeInterval time.Duration
 	Logger        *slog.Logger
+	// OnApply, if set, is called with every record the watch delivers and
+	// the cache applies (not those of a full list), and the time it was
+	// applied. It runs on the watch's goroutine: it must be quick.
+	OnApply func(r Record, at time.Time)
 }
 
 // NewCache returns a Cache over the records under cfg.Prefix.
@@ -70,6 +75,7 @@ func NewCache(cfg CacheConfig) *Cache {
 		log:    logger.With("component", "cache"),
 		probe:  cfg.ProbeInterval,
 		now:    time.Now,
+		onApp:  cfg.OnApply,
 		chg:    make(chan struct{}),
 		loaded: make(chan struct{}),
 	}
@@ -293,8 +299,8 @@ func (c *Cache) decode(key, val []byte) *Record {
 }
 
 func (c *Cache) applyKV(key, val []byte) {
-	if r := c.decode(key, val); r != nil {
-		c.apply(r)
+	if r := c.decode(key, val); r != nil && c.apply(r) && c.onApp != nil {
+		c.onApp(*r, c.now())
 	}
 }
 

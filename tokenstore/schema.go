@@ -36,6 +36,9 @@ type Record struct {
 	FetchedAt time.Time `json:"fetched_at"`
 	Seq       uint64    `json:"seq"`
 	Node      string    `json:"node"`
+	// PublishedAt is when the leader wrote the record to etcd, on its
+	// clock (Store.Publish sets it); replicas measure propagation with it.
+	PublishedAt time.Time `json:"published_at,omitzero"`
 }
 
 // Usable reports whether r may be handed out at now: it must expire more

@@ -179,6 +179,7 @@ func (s *Store) Publish(ctx context.Context, f Fence, snap Snapshot, intentRev i
 	if rec.Seq <= snap.Seq() {
 		return fmt.Errorf("publish %s: seq %d not above %d", snap.Cred, rec.Seq, snap.Seq())
 	}
+	rec.PublishedAt = time.Now()
 	recJSON, _ := json.Marshal(rec)
 	resp, err := s.c.Txn(ctx).If(
 		f.Cmp(),
@@ -373,6 +374,7 @@ func (s *Store) Overview(ctx context.Context, day string) (Overview, error) {
 // PublishUnfenced stores rec with no fence at all. It exists only for the
 // deliberately broken build that the fault suite's checker must catch.
 func (s *Store) PublishUnfenced(ctx context.Context, rec Record) error {
+	rec.PublishedAt = time.Now()
 	recJSON, _ := json.Marshal(rec)
 	if _, err := s.c.Put(ctx, s.keys.Cred(rec.Cred), string(recJSON)); err != nil {
 		return fmt.Errorf("publish %s: %w", rec.Cred, err)

@@ -197,3 +197,37 @@ func TestCacheSurvivesCutOffAndCatchesUp(t *testing.T) {
 	}
 	waitFor(t, "synced again", cache.Synced)
 }
+
+// TestCacheOnApply: a published record carries PublishedAt, and OnApply
+// sees the records the watch applies, not those of the first list nor a
+// lower seq.
+func TestCacheOnApply(t *testing.T) {
+	clus := etcdtest.NewCluster(t, 1)
+	c := clus.Client(0)
+	putRecord(t, c, tokenstore.Record{Cred: "a/token", Value: "listed", Seq: 1})
+	applied := make(chan tokenstore.Record, 10)
+	cache := tokenstore.NewCache(tokenstore.CacheConfig{Client: c, Prefix: "/w",
+		OnApply: func(r tokenstore.Record, _ time.Time) { applied <- r }})
+	cctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = cache.Run(cctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	<-cache.Loaded()
+	before := time.Now()
+	putRecord(t, c, tokenstore.Record{Cred: "a/token", Value: "old", Seq: 0})
+	putRecord(t, c, tokenstore.Record{Cred: "a/token", Value: "watched", Seq: 2})
+	if _, err := cache.Wait(ctx(t), "a/token", 1); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case r := <-applied:
+		if r.Value != "watched" || r.PublishedAt.Before(before) || r.PublishedAt.After(time.Now()) {
+			t.Errorf("OnApply got %s published at %v; want watched, published after %v", r.Value, r.PublishedAt, before)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("OnApply not called for the watched record")
+	}
+	if len(applied) != 0 {
+		t.Errorf("OnApply called %d more times (the listed or the lower record)", len(applied))
+	}
+}

@@ -20,7 +20,8 @@ commands:
   get         print an app's access token (APP; --json, -q)
   invalidate  report a dead token, print the current one (APP TOKEN; --json, -q)
   status      print the cluster's state as a replica sees it (--json)
-  version     print the version
+  config      check FILE: validate a config, print it with secrets redacted
+  version     print the version and the VCS revision it was built from
 
 Run 'wxtoken <command> -h' for a command's flags.
 `
@@ -64,9 +65,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return invalidateCmd(ctx, args[1:], stdout, stderr)
 	case "status":
 		return statusCmd(ctx, args[1:], stdout, stderr)
+	case "config":
+		return configCmd(ctx, args[1:], stdout, stderr)
 	case "version":
-		fmt.Fprintln(stdout, "wxtoken", version)
-		return nil
+		return versionCmd(stdout)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return nil
