@@ -2,11 +2,13 @@ package chaos
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"time"
 
 	"github.com/wxtoken/wxtoken/chaos/checker"
+	"github.com/wxtoken/wxtoken/tokenstore"
 )
 
 // refuseApp refuses one app's token calls from every host for the hold,
@@ -119,18 +121,20 @@ func (h *harness) refusePlan(ctx context.Context, fallback int) (int, time.Time,
 	return fallback, r, nil
 }
 
-// refuseLeader refuses one app's token calls from the leader's address
-// only, from just before a planned refresh of it, for the hold.
+// refuseLeader refuses one app's token calls from the address of the
+// host that fetches it (the leader, or the candidate the leader handed
+// the app to after an earlier refusal) only, from just before a planned
+// refresh of it, for the hold.
 func (h *harness) refuseLeader(ctx context.Context, s Step, f *checker.Fault) error {
 	a := h.cfg.apps[s.App]
 	if err := h.alignFetch(ctx, a); err != nil {
 		return err
 	}
-	l, err := h.leader(ctx)
+	l, role, err := h.fetcherOf(ctx, a.name)
 	if err != nil {
 		return err
 	}
-	f.App, f.Target = a.name, fmt.Sprintf("app %s from %s (leader, %s)", a.name, l.name, l.sourceIP)
+	f.App, f.Target = a.name, fmt.Sprintf("app %s from %s (%s, %s)", a.name, l.name, role, l.sourceIP)
 	if err := h.sim.refuse(ctx, a.appID, []string{l.sourceIP}, s.Hold); err != nil {
 		return err
 	}
@@ -142,4 +146,24 @@ func (h *harness) refuseLeader(ctx context.Context, s Step, f *checker.Fault) er
 	f.End = time.Now()
 	f.Detail = fmt.Sprintf("refused %v", s.Hold)
 	return err
+}
+
+// fetcherOf is the replica that fetches app now: its delegate (the
+// owner key in etcd) if the leader handed it over, else the leader.
+func (h *harness) fetcherOf(ctx context.Context, app string) (*replica, string, error) {
+	gctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	resp, err := h.cli.Get(gctx, tokenstore.Keys{Prefix: Prefix}.Owner(tokenstore.CredName(app, "token")))
+	cancel()
+	if err == nil && len(resp.Kvs) > 0 {
+		var o tokenstore.Owner
+		if json.Unmarshal(resp.Kvs[0].Value, &o) == nil {
+			for _, r := range h.replicas {
+				if r.name == o.Node && r.proc.running() {
+					return r, "its delegate", nil
+				}
+			}
+		}
+	}
+	l, err := h.leader(ctx)
+	return l, "leader", err
 }
