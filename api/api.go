@@ -319,13 +319,7 @@ func (a *API) doomedAt(rec tokenstore.Record) time.Time {
 // WeChat's overlap: the last instant rec is surely valid if nothing
 // refreshes it early. A replica cut off from etcd serves no longer.
 func (a *API) keepUntil(rec tokenstore.Record) time.Time {
-	until := rec.ExpiresAt
-	if !rec.RefreshAt.IsZero() {
-		if alt := rec.RefreshAt.Add(a.cfg.Overlap); alt.Before(until) {
-			until = alt
-		}
-	}
-	return until
+	return rec.KeepUntil(a.cfg.Overlap) // the rule the token file follows too
 }
 
 // Token returns the current access token of app from the cache. It never
@@ -415,23 +409,8 @@ func (a *API) Invalidate(ctx context.Context, app, token string) (TokenResponse,
 		a.m.reports.Inc()
 		ctx, cancel := context.WithTimeout(ctx, a.cfg.InvalidateWait)
 		defer cancel()
-		call, err := a.report(ctx, cred, cur.Seq)
-		if err != nil {
-			a.log.Warn("record invalidation report", "cred", cred, "seq", cur.Seq, "err", err)
-			return TokenResponse{}, &Error{Status: http.StatusServiceUnavailable, Code: "etcd_unavailable", Message: "cannot record the report: etcd unreachable"}
-		}
-		newer := make(chan error, 1)
-		go func() { _, err := a.cfg.Cache.Wait(ctx, cred, cur.Seq); newer <- err }()
-		select {
-		case err := <-newer:
-			if err != nil {
-				return TokenResponse{}, &Error{Status: http.StatusServiceUnavailable, Code: "refresh_pending", Message: "the refresh did not arrive within " + a.cfg.InvalidateWait.String()}
-			}
-			a.reported.Delete(reportKey{cred, cur.Seq})
-		case <-call.rejected:
-			// WeChat still accepts the token: it is answered as current.
-			cancel()
-			<-newer
+		if err := a.report(ctx, cred, cur.Seq); err != nil {
+			return TokenResponse{}, err
 		}
 	}
 	rec, keep, err := a.usable(cred)
@@ -439,60 +418,6 @@ func (a *API) Invalidate(ctx context.Context, app, token string) (TokenResponse,
 		return TokenResponse{}, err
 	}
 	return tokenResponse(ap, rec, keep), nil
-}
-
-type reportKey struct {
-	cred string
-	seq  uint64
-}
-
-// reportCall is one write of a report, shared by every caller on this
-// replica that reports the same record.
-type reportCall struct {
-	done     chan struct{} // closed once the report is written; err says how
-	err      error
-	rejected chan struct{} // closed if the leader finds the token alive
-}
-
-// report records, once per replica, that the record seq of cred failed,
-// and waits for that write (bounded by ctx). The call's rejected channel
-// closes if the leader rejects the report.
-func (a *API) report(ctx context.Context, cred string, seq uint64) (*reportCall, error) {
-	key := reportKey{cred, seq}
-	c := &reportCall{done: make(chan struct{}), rejected: make(chan struct{})}
-	if v, loaded := a.reported.LoadOrStore(key, c); loaded {
-		c = v.(*reportCall)
-	} else {
-		go func() {
-			wctx, cancel := context.WithTimeout(context.Background(), a.cfg.InvalidateWait)
-			defer cancel()
-			rep := tokenstore.Report{Cred: cred, Seq: seq, Node: a.cfg.Node, At: a.cfg.Now()}
-			stored, rev, err := a.cfg.Store.Report(wctx, rep)
-			if err == nil && stored.Rejected {
-				// An earlier report of this record was just rejected and is
-				// being removed: judge this one afresh once it is gone.
-				if err = a.cfg.Store.WaitReportGone(wctx, cred, seq, rev-1); err == nil {
-					stored, rev, err = a.cfg.Store.Report(wctx, rep)
-				}
-			}
-			c.err = err
-			close(c.done)
-			if err != nil {
-				a.reported.Delete(key) // let a later caller try again
-				return
-			}
-			if stored.Rejected || a.cfg.Store.WaitRejected(wctx, cred, seq, rev) == nil {
-				a.reported.Delete(key) // a later report is judged afresh
-				close(c.rejected)
-			}
-		}()
-	}
-	select {
-	case <-c.done:
-		return c, c.err
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
 }
 
 func (a *API) invalidate(w http.ResponseWriter, r *http.Request) {

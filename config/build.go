@@ -57,6 +57,7 @@ func (b *builder) build(r *rawConfig) *Config {
 			WeComBaseURL: strings.TrimRight(orDefault(r.WeChat.WeComBaseURL, DefaultWeComBaseURL), "/"),
 		},
 	}
+	b.security(r, c)
 	if c.Node == "" {
 		host, err := os.Hostname()
 		if err != nil || host == "" {

@@ -81,10 +81,12 @@ type Config struct {
 	DataDir   string // "data_dir": embedded etcd lives here; default DefaultDataDir
 	LogLevel  string // "log_level": debug, info, warn or error; default info
 	Etcd      Etcd
-	Election  Election
-	Refresh   Refresh
-	WeChat    WeChat // "wechat"
-	Apps      []App
+	// Encryption ("encryption") seals the records in etcd.
+	Encryption Encryption
+	Election   Election
+	Refresh    Refresh
+	WeChat     WeChat // "wechat"
+	Apps       []App
 }
 
 // Etcd says where the cluster state lives ("etcd").
@@ -101,6 +103,8 @@ type Etcd struct {
 	Password Secret
 	// DialTimeout ("dial_timeout") bounds connecting to etcd. Default 5s.
 	DialTimeout time.Duration
+	// TLS ("tls") is the client side of TLS to https:// endpoints.
+	TLS EtcdTLS
 }
 
 // Election controls who may lead ("election").

@@ -16,7 +16,7 @@ listen: 127.0.0.1:8417     # the HTTP API
 data_dir: ./wxtoken-data   # embedded etcd lives here when no endpoints are set
 log_level: debug
 etcd:
-  endpoints: [http://10.0.0.1:2379, https://10.0.0.2:2379]
+  endpoints: [https://10.0.0.1:2379, https://10.0.0.2:2379]
   prefix: /wxtoken
   username: wxtoken
   password: ${ETCD_PASSWORD}
@@ -87,7 +87,7 @@ func TestParseDesignExample(t *testing.T) {
 		DataDir:  "./wxtoken-data",
 		LogLevel: "debug",
 		Etcd: Etcd{
-			Endpoints:   []string{"http://10.0.0.1:2379", "https://10.0.0.2:2379"},
+			Endpoints:   []string{"https://10.0.0.1:2379", "https://10.0.0.2:2379"},
 			Prefix:      "/wxtoken",
 			Username:    "wxtoken",
 			Password:    NewSecret("etcd-pw"),

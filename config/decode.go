@@ -16,25 +16,27 @@ import (
 // so that a bad one is reported with its field; pointers tell an absent key
 // from a zero value.
 type rawConfig struct {
-	Node      string      `yaml:"node"`
-	Listen    string      `yaml:"listen"`
-	Advertise string      `yaml:"advertise"`
-	DataDir   string      `yaml:"data_dir"`
-	LogLevel  string      `yaml:"log_level"`
-	Etcd      rawEtcd     `yaml:"etcd"`
-	Election  rawElection `yaml:"election"`
-	Refresh   rawRefresh  `yaml:"refresh"`
-	WeChat    rawWeChat   `yaml:"wechat"`
-	Apps      []rawApp    `yaml:"apps"`
+	Node       string        `yaml:"node"`
+	Listen     string        `yaml:"listen"`
+	Advertise  string        `yaml:"advertise"`
+	DataDir    string        `yaml:"data_dir"`
+	LogLevel   string        `yaml:"log_level"`
+	Etcd       rawEtcd       `yaml:"etcd"`
+	Encryption rawEncryption `yaml:"encryption"`
+	Election   rawElection   `yaml:"election"`
+	Refresh    rawRefresh    `yaml:"refresh"`
+	WeChat     rawWeChat     `yaml:"wechat"`
+	Apps       []rawApp      `yaml:"apps"`
 }
 
 type rawEtcd struct {
-	Endpoints    []string `yaml:"endpoints"`
-	Prefix       string   `yaml:"prefix"`
-	Username     string   `yaml:"username"`
-	Password     *string  `yaml:"password"`
-	PasswordFile *string  `yaml:"password_file"`
-	DialTimeout  string   `yaml:"dial_timeout"`
+	Endpoints    []string   `yaml:"endpoints"`
+	Prefix       string     `yaml:"prefix"`
+	Username     string     `yaml:"username"`
+	Password     *string    `yaml:"password"`
+	PasswordFile *string    `yaml:"password_file"`
+	DialTimeout  string     `yaml:"dial_timeout"`
+	TLS          rawEtcdTLS `yaml:"tls"`
 }
 
 type rawElection struct {

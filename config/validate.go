@@ -47,6 +47,7 @@ func (c *Config) Validate() error {
 		p.addf("log_level", "unknown level %q (want debug, info, warn or error)", c.LogLevel)
 	}
 	p.etcd(&c.Etcd)
+	p.security(c)
 	p.election(&c.Election)
 	p.refresh(&c.Refresh)
 	p.recovery(c)

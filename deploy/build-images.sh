@@ -5,10 +5,18 @@
 #
 #   deploy/build-images.sh            # both images
 #   deploy/build-images.sh wxtoken    # only wxtoken (also: etcd)
+#   deploy/build-images.sh prometheus # the monitoring profile's Prometheus
 #
-# Tags: $WXTOKEN_IMAGE (default wxtoken:latest) and $ETCD_IMAGE (default
-# wxtoken/etcd:<the etcd release in go.mod>). Needs go, docker, the host's
-# /etc/ssl/certs/ca-certificates.crt and /usr/share/zoneinfo.
+# It also makes the CA, certificates and etcd passwords of the compose stack
+# in deploy/certs (deploy/gen-certs.sh; kept when they exist).
+#
+# Tags: $WXTOKEN_IMAGE (default wxtoken:latest), $ETCD_IMAGE (default
+# wxtoken/etcd:<the etcd release in go.mod>) and $PROMETHEUS_IMAGE (default
+# wxtoken/prometheus:latest, what docker-compose.yml runs). Needs go,
+# docker, the host's /etc/ssl/certs/ca-certificates.crt and
+# /usr/share/zoneinfo. The Prometheus image needs Debian's prometheus
+# package on the host (apt-get install prometheus): that binary is linked
+# against glibc, so the libraries ldd names go into the image with it.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -25,7 +33,9 @@ wxtoken_image=${WXTOKEN_IMAGE:-wxtoken:latest}
 etcd_image=${ETCD_IMAGE:-wxtoken/etcd:$etcd_version}
 version=$(git describe --tags --always --dirty 2>/dev/null || echo dev)
 which=${1:-all}
-case "$which" in all|wxtoken|etcd) ;; *) echo "usage: $0 [all|wxtoken|etcd]" >&2; exit 2 ;; esac
+case "$which" in all|wxtoken|etcd|prometheus) ;; *) echo "usage: $0 [all|wxtoken|etcd|prometheus]" >&2; exit 2 ;; esac
+
+deploy/gen-certs.sh
 
 ctx=$(mktemp -d "${TMPDIR:-/tmp}/wxtoken-images.XXXXXX")
 trap 'rm -rf "$ctx"' EXIT
@@ -35,11 +45,38 @@ gobuild() { # gobuild OUT PACKAGE [LDFLAGS]
   CGO_ENABLED=0 GOOS=linux go build -trimpath -ldflags "-s -w ${3:-}" -o "$1" "$2"
 }
 
+if [ "$which" = prometheus ]; then
+  prom=/usr/bin/prometheus
+  [ -x "$prom" ] || { echo "build-images: $prom is missing (apt-get install prometheus)" >&2; exit 1; }
+  prometheus_version=$("$prom" --version 2>&1 | awk 'NR==1 {print $3}')
+  prometheus_image=${PROMETHEUS_IMAGE:-wxtoken/prometheus:latest}
+  c=$ctx/prometheus
+  r=$c/rootfs
+  mkdir -p "$r/bin" "$r/etc/prometheus" "$r/usr/share/prometheus" "$c/data"
+  cp "$prom" "$r/bin/prometheus"
+  gobuild "$r/bin/healthcheck" ./deploy/healthcheck
+  # Every absolute path ldd prints (the loader, libc, ...), dereferenced,
+  # at the same path in the image.
+  for lib in $(ldd "$prom" | grep -o '/[^ ]*'); do
+    mkdir -p "$r$(dirname "$lib")"
+    cp -L "$lib" "$r$lib"
+  done
+  [ -d /usr/share/prometheus/web ] && cp -a /usr/share/prometheus/web "$r/usr/share/prometheus/web"
+  cp deploy/prometheus/prometheus.yml deploy/prometheus/alerts.yml "$r/etc/prometheus/"
+  printf 'root:x:0:0:root:/root:/sbin/nologin\nnobody:x:65534:65534:nobody:/prometheus:/sbin/nologin\n' >"$r/etc/passwd"
+  printf 'root:x:0:\nnogroup:x:65534:\n' >"$r/etc/group"
+  echo "== docker build $prometheus_image"
+  docker build --quiet --build-arg "VERSION=$prometheus_version" -t "$prometheus_image" -f deploy/Dockerfile.prometheus "$c"
+  echo "== built $prometheus_image; to run it: docker compose --profile monitoring up -d"
+  exit 0
+fi
+
 if [ "$which" != etcd ]; then
   c=$ctx/wxtoken
   mkdir -p "$c/bin" "$c/etc/ssl/certs" "$c/usr/share" "$c/data"
   gobuild "$c/bin/wxtoken" ./cmd/wxtoken "-X main.version=$version"
   gobuild "$c/bin/healthcheck" ./deploy/healthcheck
+  gobuild "$c/bin/wxtoken-etcd-auth" ./deploy/etcdauth
   cp "$certs" "$c/etc/ssl/certs/ca-certificates.crt"
   cp -a "$zoneinfo" "$c/usr/share/zoneinfo"
   printf 'root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/var/lib/wxtoken:/sbin/nologin\n' >"$c/etc/passwd"

@@ -22,8 +22,8 @@ const (
 	electionTTL = 4 * time.Second
 	readEvery   = 100 * time.Millisecond
 	snapEvery   = 2 * time.Second
-	overlap     = 15 * time.Second // SIM_OVERLAP and refresh.overlap
-	margin      = 5 * time.Second  // refresh.margin
+	overlap     = 30 * time.Second // SIM_OVERLAP and refresh.overlap
+	margin      = 3 * time.Second  // refresh.margin
 	steady      = 15 * time.Second // before the first fault
 	// Each fault starts lead before the leader's next planned refresh, so
 	// that the refresh has to happen under it, and lasts past it by after.
@@ -87,7 +87,7 @@ func TestCompose(t *testing.T) {
 	if err := s.up(ctx); err != nil {
 		t.Fatal(err)
 	}
-	all := append(append(append([]string{}, etcdMembers...), replicas...), "wechat-sim")
+	all := append(append(append([]string{}, etcdMembers...), replicas...), "wechat-sim", "prometheus")
 	if err := s.waitHealthy(ctx, 4*time.Minute, all...); err != nil {
 		t.Fatal(err)
 	}
@@ -123,6 +123,14 @@ func TestCompose(t *testing.T) {
 		t.Fatalf("WeChat refused the token every replica serves: errcode %d", u.Errcode)
 	}
 	logf("every replica serves %s seq %d, and WeChat accepts it", app, first.Seq)
+
+	// The monitoring profile: Prometheus scrapes every replica, sees one
+	// leader, and evaluates the alert rules.
+	promLeader, err := s.checkMonitoring(ctx, 2*time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logf("Prometheus scrapes all %d replicas, sees one leader (%s), evaluates every alert rule", len(replicas), promLeader)
 
 	// Consumers on every replica, and etcd snapshots, for the whole run.
 	runCtx, stopRun := context.WithCancel(ctx)

@@ -3,8 +3,11 @@
 // a unique Compose project name, and while consumers read tokens from every
 // replica and use them against the WeChat simulator it kills the leader,
 // cuts a replica off from etcd and stops an etcd member. The recorded
-// history is judged by chaos/checker. The stack is always torn down
-// (down -v), on failure, on a deadline and on SIGINT/SIGTERM alike.
+// history is judged by chaos/checker. The monitoring profile runs along:
+// before the faults, the test checks through Prometheus's HTTP API that
+// every replica is scraped, exactly one reports leading, and every alert
+// rule evaluates. The stack is always torn down (down -v), on failure, on
+// a deadline and on SIGINT/SIGTERM alike.
 //
 // The test sits behind the e2e build tag and needs a Docker engine:
 //

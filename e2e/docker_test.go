@@ -154,8 +154,8 @@ func (s *stack) etcdLeader(ctx context.Context, from string) (string, error) {
 	}
 	for _, ep := range eps {
 		if ep.Status.Leader != 0 && ep.Status.Header.MemberID == ep.Status.Leader {
-			// http://etcd-2:2379 -> etcd-2
-			host := strings.TrimPrefix(ep.Endpoint, "http://")
+			// https://etcd-2:2379 -> etcd-2
+			host := strings.TrimPrefix(strings.TrimPrefix(ep.Endpoint, "https://"), "http://")
 			host, _, _ = strings.Cut(host, ":")
 			return host, nil
 		}

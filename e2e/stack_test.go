@@ -97,7 +97,7 @@ func newStack(t *testing.T, compose []string) *stack {
 	if err := os.MkdirAll(s.out, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"WXTOKEN_PORT_1", "WXTOKEN_PORT_2", "WXTOKEN_PORT_3", "WECHAT_SIM_PORT"} {
+	for _, name := range []string{"WXTOKEN_PORT_1", "WXTOKEN_PORT_2", "WXTOKEN_PORT_3", "WECHAT_SIM_PORT", "PROMETHEUS_PORT"} {
 		s.ports[name] = freePort(t)
 	}
 	config := filepath.Join(wd, "testdata", "wxtoken.yaml")
@@ -105,7 +105,8 @@ func newStack(t *testing.T, compose []string) *stack {
 	for _, kv := range os.Environ() {
 		// The caller's Compose settings must not leak into the test stack.
 		if strings.HasPrefix(kv, "COMPOSE_") || strings.HasPrefix(kv, "WXTOKEN_") || strings.HasPrefix(kv, "ETCD_") ||
-			strings.HasPrefix(kv, "APP_SECRET=") || strings.HasPrefix(kv, "SIM_") || strings.HasPrefix(kv, "WECHAT_") {
+			strings.HasPrefix(kv, "APP_SECRET=") || strings.HasPrefix(kv, "SIM_") || strings.HasPrefix(kv, "WECHAT_") ||
+			strings.HasPrefix(kv, "PROMETHEUS_") {
 			continue
 		}
 		env = append(env, kv)
@@ -113,8 +114,10 @@ func newStack(t *testing.T, compose []string) *stack {
 	env = append(env,
 		"WXTOKEN_IMAGE="+wxtokenImage, "ETCD_IMAGE="+etcdImage,
 		"WXTOKEN_CONFIG="+config, "APP_SECRET="+simSecret,
-		"WXTOKEN_BIND=127.0.0.1", "SIM_TOKEN_TTL=60s", "SIM_OVERLAP=15s",
+		"WXTOKEN_BIND=127.0.0.1", "SIM_TOKEN_TTL=60s", "SIM_OVERLAP=30s",
 		"ETCD_CLUSTER_TOKEN="+s.project,
+		// The monitoring profile runs too (up, logs and down alike).
+		"COMPOSE_PROFILES=monitoring", "PROMETHEUS_IMAGE="+prometheusImage,
 	)
 	for name, port := range s.ports {
 		env = append(env, fmt.Sprintf("%s=%d", name, port))
@@ -153,23 +156,32 @@ func (s *stack) url(portVar string) string {
 	return fmt.Sprintf("http://127.0.0.1:%d", s.ports[portVar])
 }
 
-// buildImages runs deploy/build-images.sh, unless WXTOKEN_E2E_SKIP_BUILD=1
-// and both images exist.
+// buildImages runs deploy/build-images.sh (for the stack, then for the
+// monitoring profile's Prometheus), unless WXTOKEN_E2E_SKIP_BUILD=1 and the
+// images exist.
 func (s *stack) buildImages(ctx context.Context) error {
+	// The compose file mounts etcd's CA, certificates and passwords from
+	// deploy/certs, which build-images.sh makes too.
+	if out, err := exec.CommandContext(ctx, filepath.Join(s.root, "deploy", "gen-certs.sh")).CombinedOutput(); err != nil {
+		return fmt.Errorf("deploy/gen-certs.sh: %w\n%s", err, out)
+	}
 	if os.Getenv("WXTOKEN_E2E_SKIP_BUILD") == "1" {
 		_, err1 := s.docker(ctx, "image", "inspect", wxtokenImage)
 		_, err2 := s.docker(ctx, "image", "inspect", etcdImage)
-		if err1 == nil && err2 == nil {
-			s.t.Logf("WXTOKEN_E2E_SKIP_BUILD=1: using the existing %s and %s", wxtokenImage, etcdImage)
+		_, err3 := s.docker(ctx, "image", "inspect", prometheusImage)
+		if err1 == nil && err2 == nil && err3 == nil {
+			s.t.Logf("WXTOKEN_E2E_SKIP_BUILD=1: using the existing %s, %s and %s", wxtokenImage, etcdImage, prometheusImage)
 			return nil
 		}
 	}
-	cmd := exec.CommandContext(ctx, filepath.Join(s.root, "deploy", "build-images.sh"))
-	cmd.Dir = s.root
-	cmd.Env = append(os.Environ(), "WXTOKEN_IMAGE="+wxtokenImage, "ETCD_IMAGE="+etcdImage)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("deploy/build-images.sh: %w\n%s", err, out)
+	for _, which := range []string{"all", "prometheus"} {
+		cmd := exec.CommandContext(ctx, filepath.Join(s.root, "deploy", "build-images.sh"), which)
+		cmd.Dir = s.root
+		cmd.Env = append(os.Environ(), "WXTOKEN_IMAGE="+wxtokenImage, "ETCD_IMAGE="+etcdImage, "PROMETHEUS_IMAGE="+prometheusImage)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("deploy/build-images.sh %s: %w\n%s", which, err, out)
+		}
 	}
 	return nil
 }

@@ -104,6 +104,10 @@ type Refresher struct {
 	mu      sync.Mutex
 	reports map[string]chan uint64 // per credential with a running loop
 	warned  map[string]bool        // credentials whose short lifetime was logged
+	// watchers counts the callers of watchReports; stopWatch ends the
+	// shared watch.
+	watchers  int
+	stopWatch func()
 }
 
 // New validates cfg and returns a Refresher.
@@ -289,20 +293,57 @@ func (r *Refresher) warnShort(c Cred, lifetime time.Duration) {
 }
 
 // watchReports relays invalidation reports to the credentials' running
-// loops, until ctx ends.
+// loops until ctx ends. Lead and Delegate both call it; they share one
+// watch, which runs while either does, so that a report is relayed once.
 func (r *Refresher) watchReports(ctx context.Context) {
-	r.cfg.Store.WatchReports(ctx, func(cred string, seq uint64) {
-		r.mu.Lock()
-		ch := r.reports[cred]
-		r.mu.Unlock()
-		if ch == nil {
-			return
-		}
+	r.mu.Lock()
+	r.watchers++
+	if r.watchers == 1 {
+		wctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		r.stopWatch = func() { cancel(); <-done }
+		go func() {
+			defer close(done)
+			r.cfg.Store.WatchReports(wctx, func(cred string, seq uint64) {
+				r.mu.Lock()
+				ch := r.reports[cred]
+				r.mu.Unlock()
+				if ch != nil {
+					relay(ch, seq)
+				}
+			})
+		}()
+	}
+	r.mu.Unlock()
+	<-ctx.Done()
+	r.mu.Lock()
+	r.watchers--
+	var stop func()
+	if r.watchers == 0 {
+		stop, r.stopWatch = r.stopWatch, nil
+	}
+	r.mu.Unlock()
+	if stop != nil {
+		stop()
+	}
+}
+
+// relay hands seq to a loop's one-slot report channel. A report already
+// pending is replaced by the higher seq, so that a stale report never
+// hides the current one.
+func relay(ch chan uint64, seq uint64) {
+	for {
 		select {
 		case ch <- seq:
-		default: // a report is already pending; the step re-reads etcd
+			return
+		default:
 		}
-	})
+		select {
+		case old := <-ch:
+			seq = max(seq, old)
+		default:
+		}
+	}
 }
 
 // jitter is the credential's fixed share of Jitter, so every leader plans

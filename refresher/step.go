@@ -110,10 +110,15 @@ func (r *Refresher) window() time.Duration { return r.cfg.FetchTimeout + r.cfg.W
 func (r *Refresher) judgeReport(ctx context.Context, w worker, c Cred, t *term, snap tokenstore.Snapshot, trig trigger, now time.Time) (reason string, force, fetch bool) {
 	if trig.seq != snap.Seq() {
 		// A report on an old record: already replaced, nothing to do.
-		if trig.seq < snap.Seq() {
-			_ = r.cfg.Store.DeleteReport(ctx, w.g, c.Name, trig.seq)
+		if trig.seq >= snap.Seq() {
+			return "", false, false
 		}
-		return "", false, false
+		_ = r.cfg.Store.DeleteReport(ctx, w.g, c.Name, trig.seq)
+		// A report of the current record may have been relayed behind it.
+		if ok, err := r.cfg.Store.Reported(ctx, c.Name, snap.Seq()); err != nil || !ok {
+			return "", false, false
+		}
+		trig.seq = snap.Seq()
 	}
 	switch r.check(ctx, c, snap) {
 	case verdictAlive:

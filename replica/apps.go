@@ -45,5 +45,5 @@ func tokenSink(cfg *config.Config, cache *tokenstore.Cache, log *slog.Logger, no
 	if len(files) == 0 {
 		return nil, nil
 	}
-	return tokenfile.New(tokenfile.Config{Source: cache, Files: files, Margin: cfg.Refresh.Margin, Logger: log, Now: now})
+	return tokenfile.New(tokenfile.Config{Source: cache, Files: files, Margin: cfg.Refresh.Margin, Overlap: cfg.Refresh.Overlap, Logger: log, Now: now})
 }

@@ -2,30 +2,74 @@ package replica
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"errors"
 	"fmt"
+	"log/slog"
+	"math/big"
 	"net"
 	"net/url"
+	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
 	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
+
+	"github.com/wxtoken/wxtoken/config"
+	"github.com/wxtoken/wxtoken/seal"
+	"github.com/wxtoken/wxtoken/tokenstore"
+)
+
+// Files of the embedded etcd inside the data directory.
+const (
+	embeddedSocket  = "etcd.sock" // its clients' unix socket
+	embeddedPeerDir = "etcd-peer" // its peer port's certificate and key
+	// maxSocketPath is the longest unix socket path every platform takes.
+	maxSocketPath = 103
 )
 
 // embedded is a single-node etcd inside this process, for a replica that
-// runs alone.
+// runs alone. Only this user reaches it: clients connect over a unix socket
+// in the data directory, which is made 0700; the peer port (loopback, and a
+// single node has no peers) takes only TLS clients whose certificate is
+// signed by the member's own key, which lives in that directory too.
 type embedded struct {
 	e   *embed.Etcd
 	url string
 }
 
-// startEmbedded starts a single-node etcd with its data in dir, listening
-// on loopback ports chosen by the kernel.
-func startEmbedded(dir string, timeout time.Duration) (*embedded, error) {
+// startEmbedded starts a single-node etcd with its data in dir, making dir
+// private (0700) first; it logs when it had to tighten dir's mode.
+func startEmbedded(dir string, timeout time.Duration, log *slog.Logger) (*embedded, error) {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("data_dir: %w", err)
+	}
+	if err := privateDir(dir, log); err != nil {
+		return nil, err
+	}
+	sock := filepath.Join(dir, embeddedSocket)
+	if len(sock) > maxSocketPath {
+		return nil, fmt.Errorf("data_dir %s is too long: the embedded etcd's socket %s must be at most %d bytes", dir, sock, maxSocketPath)
+	}
+	peerCrt, peerKey, err := peerCert(filepath.Join(dir, embeddedPeerDir))
+	if err != nil {
+		return nil, err
+	}
 	cfg := embed.NewConfig()
 	cfg.Name = "wxtoken"
 	cfg.Dir = filepath.Join(dir, "etcd")
@@ -34,16 +78,15 @@ func startEmbedded(dir string, timeout time.Duration) (*embedded, error) {
 	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
 	cfg.AutoCompactionMode = embed.CompactorModeRevision
 	cfg.AutoCompactionRetention = "10000"
-	client, err := freeURL()
-	if err != nil {
-		return nil, err
-	}
+	client := url.URL{Scheme: "unix", Path: sock}
 	peer, err := freeURL()
 	if err != nil {
 		return nil, err
 	}
-	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{*client}, []url.URL{*client}
+	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{client}, []url.URL{client}
 	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{*peer}, []url.URL{*peer}
+	cfg.PeerTLSInfo.CertFile, cfg.PeerTLSInfo.KeyFile = peerCrt, peerKey
+	cfg.PeerTLSInfo.TrustedCAFile, cfg.PeerTLSInfo.ClientCertAuth = peerCrt, true
 	cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
 	e, err := embed.StartEtcd(cfg)
 	if err != nil {
@@ -55,10 +98,82 @@ func startEmbedded(dir string, timeout time.Duration) (*embedded, error) {
 		e.Close()
 		return nil, fmt.Errorf("embedded etcd in %s not ready within %v", cfg.Dir, timeout)
 	}
+	// The directory already keeps others out; the socket's own mode too.
+	if err := os.Chmod(sock, 0o600); err != nil {
+		e.Close()
+		return nil, fmt.Errorf("embedded etcd: %w", err)
+	}
 	return &embedded{e: e, url: client.String()}, nil
 }
 
 func (m *embedded) Close() { m.e.Close() }
+
+// privateDir creates dir with mode 0700, or makes an existing one 0700.
+func privateDir(dir string, log *slog.Logger) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("data_dir: %w", err)
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("data_dir: %w", err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("data_dir: %s is not a directory", dir)
+	}
+	if fi.Mode().Perm() != 0o700 {
+		if err := os.Chmod(dir, 0o700); err != nil {
+			return fmt.Errorf("data_dir: %w", err)
+		}
+		log.Warn("data_dir was open to others: made it 0700", "data_dir", dir, "was", fi.Mode().Perm())
+	}
+	return nil
+}
+
+// peerCert writes a fresh self-signed certificate and key for the peer
+// port into dir (0700, files 0600) and returns their paths. The peer port
+// trusts that certificate alone, so only a holder of the key gets in.
+func peerCert(dir string) (crt, key string, err error) {
+	fail := func(err error) (string, string, error) {
+		return "", "", fmt.Errorf("embedded etcd peer certificate: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fail(err)
+	}
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return fail(err)
+	}
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 120))
+	if err != nil {
+		return fail(err)
+	}
+	now := time.Now()
+	tmpl := &x509.Certificate{
+		SerialNumber: serial, Subject: pkix.Name{CommonName: "wxtoken embedded etcd"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.AddDate(10, 0, 0),
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, IsCA: true, BasicConstraintsValid: true,
+		KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &priv.PublicKey, priv)
+	if err != nil {
+		return fail(err)
+	}
+	kder, err := x509.MarshalECPrivateKey(priv)
+	if err != nil {
+		return fail(err)
+	}
+	crt, key = filepath.Join(dir, "peer.crt"), filepath.Join(dir, "peer.key")
+	for path, block := range map[string]*pem.Block{
+		crt: {Type: "CERTIFICATE", Bytes: der},
+		key: {Type: "EC PRIVATE KEY", Bytes: kder},
+	} {
+		if err := os.WriteFile(path, pem.EncodeToMemory(block), 0o600); err != nil {
+			return fail(err)
+		}
+	}
+	return crt, key, nil
+}
 
 // freeURL picks a loopback port that is free right now.
 func freeURL() (*url.URL, error) {
@@ -67,31 +182,74 @@ func freeURL() (*url.URL, error) {
 		return nil, fmt.Errorf("pick a port for embedded etcd: %w", err)
 	}
 	defer l.Close()
-	return &url.URL{Scheme: "http", Host: l.Addr().String()}, nil
+	return &url.URL{Scheme: "https", Host: l.Addr().String()}, nil
 }
 
 // ErrEtcdUnreachable is returned when etcd does not answer at start.
 var ErrEtcdUnreachable = errors.New("etcd unreachable")
 
-// dial connects to etcd and checks, within timeout, that it answers.
-func dial(endpoints []string, user, password string, timeout time.Duration) (*clientv3.Client, error) {
+// dial connects to etcd at endpoints with e's credentials and TLS, and
+// checks, within e.DialTimeout, that it answers a read under e.Prefix (the
+// least a replica's etcd user may do).
+func dial(endpoints []string, e config.Etcd) (*clientv3.Client, error) {
+	password := e.Password.Reveal()
+	var tc *tls.Config
+	switch {
+	case !e.TLS.IsZero():
+		var err error
+		if tc, err = e.TLS.ClientConfig(); err != nil {
+			return nil, err
+		}
+	case slices.ContainsFunc(endpoints, func(ep string) bool { return strings.HasPrefix(ep, "https://") }):
+		tc = &tls.Config{MinVersion: tls.VersionTLS12} // the system's roots
+	}
+	var opts []grpc.DialOption
+	if tc != nil && e.TLS.ServerName != "" {
+		opts = append(opts, grpc.WithTransportCredentials(serverName{credentials.NewTLS(tc), e.TLS.ServerName}))
+	}
 	c, err := clientv3.New(clientv3.Config{
 		Endpoints:   endpoints,
-		Username:    user,
+		Username:    e.Username,
 		Password:    password,
-		DialTimeout: timeout,
+		TLS:         tc,
+		DialOptions: opts,
+		DialTimeout: e.DialTimeout,
 		Logger:      nopZap(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%w at %v: %v", ErrEtcdUnreachable, endpoints, redactErr(err, password))
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), e.DialTimeout)
 	defer cancel()
-	if _, err := c.Get(ctx, "/wxtoken-ping", clientv3.WithCountOnly()); err != nil {
+	creds := tokenstore.Keys{Prefix: e.Prefix}.Creds()
+	if _, err := c.Get(ctx, creds, clientv3.WithPrefix(), clientv3.WithCountOnly()); err != nil {
 		c.Close()
-		return nil, fmt.Errorf("%w at %v within %v: %v", ErrEtcdUnreachable, endpoints, timeout, redactErr(err, password))
+		if errors.Is(err, rpctypes.ErrPermissionDenied) {
+			who := fmt.Sprintf("user %q", e.Username)
+			if e.Username == "" {
+				who = "a client without etcd.username (or the user its certificate names)"
+			}
+			return nil, fmt.Errorf("etcd at %v: %s may not read %s (see deploy/etcd-roles.sh): %v", endpoints, who, creds, err)
+		}
+		return nil, fmt.Errorf("%w at %v within %v: %v", ErrEtcdUnreachable, endpoints, e.DialTimeout, redactErr(err, password))
 	}
 	return c, nil
+}
+
+// serverName is TLS transport credentials that check every endpoint's
+// certificate against one name (etcd.tls.server_name): gRPC would check it
+// against each endpoint's host, whatever tls.Config.ServerName says.
+type serverName struct {
+	credentials.TransportCredentials
+	name string
+}
+
+func (s serverName) ClientHandshake(ctx context.Context, _ string, conn net.Conn) (net.Conn, credentials.AuthInfo, error) {
+	return s.TransportCredentials.ClientHandshake(ctx, s.name, conn)
+}
+
+func (s serverName) Clone() credentials.TransportCredentials {
+	return serverName{s.TransportCredentials.Clone(), s.name}
 }
 
 func nopZap() *zap.Logger { return zap.NewNop() }
@@ -103,4 +261,26 @@ func redactErr(err error, password string) string {
 		s = strings.ReplaceAll(s, password, "[redacted]")
 	}
 	return s
+}
+
+// sealing returns how records are kept in etcd per e, and warns about key
+// files that others may read.
+func sealing(e config.Encryption, log *slog.Logger) (tokenstore.Sealing, error) {
+	for _, f := range e.KeyFiles {
+		if mode, loose := seal.LooseMode(f); loose {
+			log.Warn("encryption key file readable by group or others: make it 0600 or 0400", "file", f, "mode", mode)
+		}
+	}
+	if !e.On() {
+		return tokenstore.Sealing{}, nil
+	}
+	ring, err := seal.NewRing(e.Keys...)
+	if err != nil {
+		return tokenstore.Sealing{}, fmt.Errorf("encryption: %w", err)
+	}
+	log.Info("records are sealed in etcd", "sealing_key", ring.SealingKeyID(), "keys", len(e.Keys))
+	if e.AcceptPlaintext {
+		log.Warn("encryption.accept_plaintext is on: records stored in the clear are still read, so whoever can write to etcd can forge one; turn it off once every record is rewritten")
+	}
+	return tokenstore.Sealing{Sealer: ring, AcceptPlaintext: e.AcceptPlaintext}, nil
 }

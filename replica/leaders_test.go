@@ -51,7 +51,8 @@ func TestWhoMayLead(t *testing.T) {
 	})
 	// The refused host may go on leading (for every other credential); the
 	// app it is refused for is fetched by the allowed candidate.
-	if rec := allowed.Cache().Records(); len(rec) != 1 || rec[0].Node != "allowed" {
+	waitFor(t, 10*time.Second, "the token on allowed", func() bool { return len(allowed.Cache().Records()) == 1 })
+	if rec := allowed.Cache().Records(); rec[0].Node != "allowed" {
 		t.Errorf("records %+v, want shop's published by allowed", rec)
 	}
 	var refusals, others int

@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/wxtoken/wxtoken/api"
@@ -101,7 +102,7 @@ func New(opts Options) (*Replica, error) {
 	if r.etcd == nil {
 		endpoints := cfg.Etcd.Endpoints
 		if len(endpoints) == 0 {
-			emb, err := startEmbedded(cfg.DataDir, 30*time.Second)
+			emb, err := startEmbedded(cfg.DataDir, 30*time.Second, log)
 			if err != nil {
 				return nil, err
 			}
@@ -109,7 +110,7 @@ func New(opts Options) (*Replica, error) {
 			endpoints = []string{emb.url}
 			log.Info("started embedded etcd", "data_dir", cfg.DataDir)
 		}
-		c, err := dial(endpoints, cfg.Etcd.Username, cfg.Etcd.Password.Reveal(), cfg.Etcd.DialTimeout)
+		c, err := dial(endpoints, cfg.Etcd)
 		if err != nil {
 			return nil, err
 		}
@@ -125,8 +126,13 @@ func New(opts Options) (*Replica, error) {
 	if err != nil {
 		return nil, err
 	}
+	sl, err := sealing(cfg.Encryption, log)
+	if err != nil {
+		return nil, err
+	}
 	r.store = tokenstore.New(r.etcd, cfg.Etcd.Prefix)
-	r.cache = tokenstore.NewCache(tokenstore.CacheConfig{Client: r.etcd, Prefix: cfg.Etcd.Prefix, Logger: log, OnApply: m.applied})
+	r.store.SetSealing(sl)
+	r.cache = tokenstore.NewCache(tokenstore.CacheConfig{Client: r.etcd, Prefix: cfg.Etcd.Prefix, Logger: log, OnApply: m.applied, Sealing: sl})
 	fcfg := fetcher.Config{BaseURL: cfg.WeChat.BaseURL, WeComBaseURL: cfg.WeChat.WeComBaseURL, Logger: log,
 		HTTPClient: wechatClient(m.calls),
 		// One call per fetch: the refresher reserves the budget before each
@@ -154,7 +160,10 @@ func New(opts Options) (*Replica, error) {
 		}
 	}
 	metrics := refresher.NewMetrics()
-	if err := m.register(metrics); err != nil {
+	unopened := prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "wxtoken_records_unopened_total",
+		Help: "Records in etcd that failed to open (wrong key, forged, damaged) and were not served."},
+		func() float64 { return float64(r.cache.OpenFailures()) })
+	if err := m.register(metrics, unopened); err != nil {
 		return nil, err
 	}
 	r.refr, err = refresher.New(refresher.Config{

@@ -44,6 +44,9 @@ func TestSinkAgainstReplica(t *testing.T) {
 			seen[string(b)] = true
 		}
 	})
+	// Stop the reader before the test's directory goes, also on failure.
+	stopReader := sync.OnceFunc(func() { close(stop); wg.Wait() })
+	defer stopReader()
 	const changes = 15
 	for range changes {
 		cur := env.Current(t, replicatest.App, "token").Value
@@ -52,8 +55,7 @@ func TestSinkAgainstReplica(t *testing.T) {
 			t.Fatalf("Invalidate: %v", err)
 		}
 	}
-	close(stop)
-	wg.Wait()
+	stopReader()
 	waitFile(t, path, env.Current(t, replicatest.App, "token").Value)
 
 	issued := map[string]bool{}

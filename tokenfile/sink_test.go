@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,16 +16,22 @@ import (
 
 // fakeSource is a cache fed by Put.
 type fakeSource struct {
-	mu   sync.Mutex
-	recs map[string]tokenstore.Record
-	ch   chan struct{}
+	mu     sync.Mutex
+	recs   map[string]tokenstore.Record
+	ch     chan struct{}
+	synced atomic.Bool
 }
 
 var _ Source = (*fakeSource)(nil)
 
+// newFakeSource returns a synced, empty source.
 func newFakeSource() *fakeSource {
-	return &fakeSource{recs: map[string]tokenstore.Record{}, ch: make(chan struct{})}
+	f := &fakeSource{recs: map[string]tokenstore.Record{}, ch: make(chan struct{})}
+	f.synced.Store(true)
+	return f
 }
+
+func (f *fakeSource) Synced() bool { return f.synced.Load() }
 
 func (f *fakeSource) Get(cred string) (tokenstore.Record, bool) {
 	f.mu.Lock()
@@ -137,11 +144,26 @@ func TestSinkRetriesFailedWrite(t *testing.T) {
 	src := newFakeSource()
 	src.Put(record("shop/token", 1, time.Now().Add(time.Hour)))
 	path := filepath.Join(dir, "shop.token")
-	runSink(t, Config{Source: src, Files: []File{{"shop/token", path}}, RetryInterval: 5 * time.Millisecond})
+	logs := new(logBuf)
+	runSink(t, Config{Source: src, Files: []File{{"shop/token", path}}, RetryInterval: 5 * time.Millisecond, Logger: logs.logger()})
+	waitFor(t, "a logged write failure", func() bool { return strings.Contains(logs.String(), "write token file") })
 	if err := os.Mkdir(dir, 0o750); err != nil {
 		t.Fatal(err)
 	}
 	waitFile(t, path, value(1))
+	waitFor(t, "a logged write", func() bool { return strings.Contains(logs.String(), "wrote token file") })
+	checkLogs(t, logs, "wrote token file", value(1))
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 // TestWriteIsAtomic: while the file is replaced many times with values of

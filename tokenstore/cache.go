@@ -2,11 +2,9 @@ package tokenstore
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -33,6 +31,7 @@ type Cache struct {
 	probe time.Duration
 	now   func() time.Time
 	onApp func(r Record, at time.Time)
+	codec recordCodec // see codec.go
 
 	slots atomic.Pointer[map[string]*atomic.Pointer[Record]]
 	mu    sync.Mutex    // serializes slot map copies and changed
@@ -58,6 +57,8 @@ type CacheConfig struct {
 	// the cache applies (not those of a full list), and the time it was
 	// applied. It runs on the watch's goroutine: it must be quick.
 	OnApply func(r Record, at time.Time)
+	// Sealing says how records are sealed (see codec.go); zero: plain JSON.
+	Sealing Sealing
 }
 
 // NewCache returns a Cache over the records under cfg.Prefix.
@@ -76,6 +77,7 @@ func NewCache(cfg CacheConfig) *Cache {
 		probe:  cfg.ProbeInterval,
 		now:    time.Now,
 		onApp:  cfg.OnApply,
+		codec:  newRecordCodec(Keys{Prefix: cfg.Prefix}, cfg.Sealing),
 		chg:    make(chan struct{}),
 		loaded: make(chan struct{}),
 	}
@@ -290,10 +292,9 @@ func (c *Cache) applyList(kvs []*mvccpb.KeyValue) {
 }
 
 func (c *Cache) decode(key, val []byte) *Record {
-	r := new(Record)
-	if err := json.Unmarshal(val, r); err != nil || r.Cred != strings.TrimPrefix(string(key), c.keys.Creds()) {
-		c.log.Warn("ignoring malformed record", "key", string(key))
-		return nil
+	r, err := c.codec.decodeRecord(string(key), val)
+	if err != nil {
+		c.log.Warn("record not served", "err", err) // names the key, never the value
 	}
 	return r
 }

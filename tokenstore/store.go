@@ -27,13 +27,15 @@ type Fence interface {
 
 // Store reads and writes the schema. It is safe for concurrent use.
 type Store struct {
-	c    *clientv3.Client
-	keys Keys
+	c     *clientv3.Client
+	keys  Keys
+	codec recordCodec // see codec.go
 }
 
 // New returns a Store on c under prefix (e.g. "/wxtoken").
 func New(c *clientv3.Client, prefix string) *Store {
-	return &Store{c: c, keys: Keys{Prefix: prefix}}
+	k := Keys{Prefix: prefix}
+	return &Store{c: c, keys: k, codec: newRecordCodec(k, Sealing{})}
 }
 
 // Keys returns the key layout.
@@ -92,9 +94,8 @@ func (s *Store) Load(ctx context.Context, cred, day string) (Snapshot, error) {
 	}
 	snap := Snapshot{Cred: cred, Day: day}
 	if kvs := resp.Responses[0].GetResponseRange().Kvs; len(kvs) > 0 {
-		snap.Record = new(Record)
-		if err := json.Unmarshal(kvs[0].Value, snap.Record); err != nil {
-			return Snapshot{}, fmt.Errorf("load %s: record: %w", cred, err)
+		if snap.Record, err = s.codec.decodeRecord(string(kvs[0].Key), kvs[0].Value); err != nil {
+			return Snapshot{}, fmt.Errorf("load %s: %w", cred, err)
 		}
 		snap.RecordRev = kvs[0].ModRevision
 	}
@@ -180,14 +181,17 @@ func (s *Store) Publish(ctx context.Context, f Fence, snap Snapshot, intentRev i
 		return fmt.Errorf("publish %s: seq %d not above %d", snap.Cred, rec.Seq, snap.Seq())
 	}
 	rec.PublishedAt = time.Now()
-	recJSON, _ := json.Marshal(rec)
+	recJSON, err := s.codec.encodeRecord(s.keys.Cred(snap.Cred), rec)
+	if err != nil {
+		return fmt.Errorf("publish %s: %w", snap.Cred, err)
+	}
 	resp, err := s.c.Txn(ctx).If(
 		f.Cmp(),
 		clientv3.Compare(clientv3.ModRevision(s.keys.Intent(snap.Cred)), "=", intentRev),
 		clientv3.Compare(clientv3.ModRevision(s.keys.Cred(snap.Cred)), "=", snap.RecordRev),
 		s.ownerCmp(snap),
 	).Then(
-		clientv3.OpPut(s.keys.Cred(snap.Cred), string(recJSON)),
+		clientv3.OpPut(s.keys.Cred(snap.Cred), recJSON),
 		clientv3.OpDelete(s.keys.Intent(snap.Cred)),
 		clientv3.OpDelete(s.keys.Report(snap.Cred, 0), clientv3.WithRange(s.keys.Report(snap.Cred, rec.Seq))),
 	).Commit()
@@ -279,6 +283,17 @@ func (s *Store) WaitRejected(ctx context.Context, cred string, seq uint64, rev i
 		}
 	}
 	return ctx.Err()
+}
+
+// Reported tells whether a report on cred's seq exists and is not
+// rejected.
+func (s *Store) Reported(ctx context.Context, cred string, seq uint64) (bool, error) {
+	resp, err := s.c.Get(ctx, s.keys.Report(cred, seq))
+	if err != nil {
+		return false, fmt.Errorf("reported %s: %w", cred, err)
+	}
+	var r Report
+	return len(resp.Kvs) > 0 && json.Unmarshal(resp.Kvs[0].Value, &r) == nil && !r.Rejected, nil
 }
 
 // DeleteReport removes one report, fenced by f.
@@ -375,8 +390,11 @@ func (s *Store) Overview(ctx context.Context, day string) (Overview, error) {
 // deliberately broken build that the fault suite's checker must catch.
 func (s *Store) PublishUnfenced(ctx context.Context, rec Record) error {
 	rec.PublishedAt = time.Now()
-	recJSON, _ := json.Marshal(rec)
-	if _, err := s.c.Put(ctx, s.keys.Cred(rec.Cred), string(recJSON)); err != nil {
+	recJSON, err := s.codec.encodeRecord(s.keys.Cred(rec.Cred), rec)
+	if err != nil {
+		return fmt.Errorf("publish %s: %w", rec.Cred, err)
+	}
+	if _, err := s.c.Put(ctx, s.keys.Cred(rec.Cred), recJSON); err != nil {
 		return fmt.Errorf("publish %s: %w", rec.Cred, err)
 	}
 	return nil
