@@ -23,19 +23,52 @@ type Timing struct {
 	Jitter       time.Duration // refresh.jitter
 	FetchTimeout time.Duration // refresh.fetch_timeout
 	Margin       time.Duration // refresh.margin
+	Holdoff      time.Duration // election.holdoff: how long a host WeChat refused stays out
+	// ReadWait and InvalidateWait are refresh.read_wait and
+	// refresh.invalidate_wait; zero leaves the replicas' defaults (2 s
+	// and 10 s) and writes no key. The leader's check of a reported
+	// token is bounded by FetchTimeout: InvalidateWait must be shorter
+	// for a rejection to come after the report gave up.
+	ReadWait, InvalidateWait time.Duration
 }
 
-// DefaultTiming keeps the ratios that matter: the overlap is longer than
-// a failover plus the fetch window (TTL + fetch timeout + margin), and a
-// refresh lands before the old token's overlap ends.
+// DefaultTiming keeps production's ratios (overlap 300 s, fetch_timeout
+// 30 s, margin 30 s, invalidate_wait 10 s, 2-hour tokens refreshed 8
+// minutes early, a 10-minute holdoff): the overlap is 10 x fetch_timeout
+// and 5 x the recovery window (fetch_timeout + margin); a refresh begins
+// more than an overlap before expiry; the planned refresh interval
+// (TokenTTL - Before - jitter) is longer than the overlap, so that a token
+// fetched outside the cluster kills the published one before the next
+// planned refresh, as in production; the holdoff is 2 x the overlap; a
+// report waits a third of fetch_timeout. The read wait keeps the
+// replicas' default (2 s).
 var DefaultTiming = Timing{
 	ElectionTTL:  3 * time.Second,
-	TokenTTL:     30 * time.Second,
-	Overlap:      12 * time.Second,
-	Before:       10 * time.Second,
-	Jitter:       time.Second,
+	TokenTTL:     75 * time.Second,
+	Overlap:      30 * time.Second,
+	Before:       32 * time.Second,
+	Jitter:       2 * time.Second,
 	FetchTimeout: 3 * time.Second,
-	Margin:       2 * time.Second,
+	Margin:       3 * time.Second,
+	Holdoff:      60 * time.Second,
+	// InvalidateWait: a third of FetchTimeout, as in production.
+	InvalidateWait: time.Second,
+}
+
+// invalidateWait is the replicas' refresh.invalidate_wait.
+func (t Timing) invalidateWait() time.Duration {
+	if t.InvalidateWait > 0 {
+		return t.InvalidateWait
+	}
+	return 10 * time.Second
+}
+
+// readWait is the replicas' refresh.read_wait.
+func (t Timing) readWait() time.Duration {
+	if t.ReadWait > 0 {
+		return t.ReadWait
+	}
+	return 2 * time.Second
 }
 
 // Config configures a run.
@@ -54,10 +87,11 @@ type Config struct {
 	Pool []string
 	// ReadEvery is each consumer's pause between reads; default 25ms.
 	ReadEvery time.Duration
-	// SkipIntent runs the deliberately broken replicas
-	// (--unsafe-skip-intent): the checker must fail.
-	SkipIntent bool
-	Timing     Timing // zero: DefaultTiming
+	// UnsafeOff names protections to switch off in every replica
+	// (--unsafe-off, in a binary built with -tags wxunsafe; see
+	// Protections). The run then shows what each protection is for.
+	UnsafeOff []string
+	Timing    Timing // zero: DefaultTiming
 	// Dir holds data, configs and logs; default a new temporary directory,
 	// removed afterwards unless Keep.
 	Dir  string
@@ -115,9 +149,11 @@ func (c *Config) defaults() error {
 	t := c.Timing
 	c.apps = []app{
 		// A classic token is replaced Before (plus its jitter share) ahead
-		// of expiry; a stable one inside the last Overlap.
-		{name: "shop", kind: "classic", appID: "wxc4a05e5h0p0001", refreshEvery: t.TokenTTL - t.Before - t.Jitter/2},
-		{name: "mini", kind: "stable", appID: "wxc4a05m1n1p0002", refreshEvery: t.TokenTTL - t.Overlap/2 - t.Overlap/8},
+		// of expiry; a stable one half an Overlap (plus its share of the
+		// jitter, at most a quarter Overlap) ahead.
+		// A token too short for that is replaced at half its life.
+		{name: "shop", kind: "classic", appID: "wxc4a05e5h0p0001", refreshEvery: max(t.TokenTTL-t.Before-t.Jitter/2, t.TokenTTL/2)},
+		{name: "mini", kind: "stable", appID: "wxc4a05m1n1p0002", refreshEvery: max(t.TokenTTL-t.Overlap/2-min(t.Jitter, t.Overlap/4)/2, t.TokenTTL/2)},
 	}
 	for i := range c.apps {
 		b := make([]byte, 16)
@@ -128,3 +164,8 @@ func (c *Config) defaults() error {
 }
 
 func known(kind string) bool { return slices.Contains(AllKinds, kind) }
+
+// Protections are what a wxunsafe build of wxtoken can switch off with
+// --unsafe-off (see README.md, "Fault-injection suite"); the binary
+// checks the names.
+var Protections = []string{"intent", "isolation", "blind-retry", "drain", "recovery", "report-limit", "foreign", "short-scale"}

@@ -1,20 +1,25 @@
 package chaos
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/wxtoken/wxtoken/chaos/checker"
 )
 
 // consumer reads tokens from one replica all the time, as an app would,
-// and uses every token it gets against the simulator's getcallbackip. It
-// records every read and use. One goroutine runs it; read its history
-// after run returns.
+// and uses every token it gets against the simulator's getcallbackip;
+// when a use answers that the token is dead, it reports that token once,
+// as the README tells apps to. It records every read, use and report. One
+// goroutine runs it (reports run on goroutines of their own, which run
+// waits for); read its history after run returns.
 type consumer struct {
 	replica string
 	url     string
@@ -22,17 +27,25 @@ type consumer struct {
 	apps    []string
 	every   time.Duration
 	hc      *http.Client
+	report  *http.Client
 
 	reads []checker.Read
 	uses  []checker.Use
+
+	mu       sync.Mutex
+	reported map[string]bool
+	invals   []checker.Invalidation
 }
 
-func newConsumer(r *replica, simURL string, apps []string, every time.Duration) *consumer {
+func newConsumer(r *replica, simURL string, apps []string, every time.Duration, t Timing) *consumer {
 	return &consumer{
 		replica: r.name, url: r.url(), simURL: simURL, apps: apps, every: every,
 		// A stopped replica holds requests: give up well before the next
-		// read is due to keep the history dense.
-		hc: &http.Client{Timeout: time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 4}},
+		// read is due to keep the history dense, but not before a read
+		// that waits for a due refresh (refresh.read_wait) is answered.
+		hc:       &http.Client{Timeout: t.readWait() + time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 4}},
+		report:   &http.Client{Timeout: t.invalidateWait() + 5*time.Second},
+		reported: map[string]bool{},
 	}
 }
 
@@ -40,6 +53,8 @@ func (c *consumer) run(ctx context.Context) {
 	t := time.NewTicker(c.every)
 	defer t.Stop()
 	defer c.hc.CloseIdleConnections()
+	var reports sync.WaitGroup
+	defer reports.Wait()
 	for i := 0; ; i++ {
 		app := c.apps[i%len(c.apps)]
 		rd := c.read(ctx, app)
@@ -48,7 +63,11 @@ func (c *consumer) run(ctx context.Context) {
 		}
 		c.reads = append(c.reads, rd)
 		if rd.OK() {
-			c.uses = append(c.uses, c.use(ctx, rd))
+			u := c.use(ctx, rd)
+			c.uses = append(c.uses, u)
+			if dead(u.Errcode) && c.firstReport(u.Token) {
+				reports.Go(func() { c.invalidate(ctx, u) })
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -56,6 +75,67 @@ func (c *consumer) run(ctx context.Context) {
 		case <-t.C:
 		}
 	}
+}
+
+// dead reports whether a use's errcode says the token no longer works.
+func dead(errcode int) bool { return errcode == 40001 || errcode == 40014 || errcode == 42001 }
+
+// firstReport reports whether token has not been reported yet, and marks
+// it reported.
+func (c *consumer) firstReport(token string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.reported[token] {
+		return false
+	}
+	c.reported[token] = true
+	return true
+}
+
+// invalidate reports the token of u dead and records the answer; a
+// report cut short by the end of the run is not recorded.
+func (c *consumer) invalidate(ctx context.Context, u checker.Use) {
+	inv := postInvalidate(ctx, c.report, c.url, u.App, u.Token)
+	if ctx.Err() != nil {
+		return
+	}
+	inv.By, inv.Replica = "consumer", c.replica
+	c.mu.Lock()
+	c.invals = append(c.invals, inv)
+	c.mu.Unlock()
+}
+
+// invalidations returns the reports made; call it after run returned.
+func (c *consumer) invalidations() []checker.Invalidation {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.invals)
+}
+
+// postInvalidate reports token of app dead at the replica at base, and
+// returns the report with its answer.
+func postInvalidate(ctx context.Context, hc *http.Client, base, app, token string) checker.Invalidation {
+	inv := checker.Invalidation{App: app, Token: token, Start: time.Now()}
+	body, _ := json.Marshal(map[string]string{"access_token": token})
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, base+"/v1/apps/"+app+"/token/invalidate", bytes.NewReader(body))
+	resp, err := hc.Do(req)
+	if err != nil {
+		inv.End, inv.Code = time.Now(), "unreachable"
+		return inv
+	}
+	var a tokenAnswer
+	derr := json.NewDecoder(resp.Body).Decode(&a)
+	resp.Body.Close()
+	inv.End, inv.Status = time.Now(), resp.StatusCode
+	switch {
+	case derr != nil:
+		inv.Code = "bad_answer"
+	case resp.StatusCode == http.StatusOK:
+		inv.Answer, inv.Seq = a.AccessToken, a.Seq
+	default:
+		inv.Code = a.Code
+	}
+	return inv
 }
 
 // tokenAnswer is the part of the API's answers the consumer needs.

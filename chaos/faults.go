@@ -27,14 +27,25 @@ func (h *harness) inject(ctx context.Context, s Step) checker.Fault {
 		err = h.cutReplica(ctx, s, &f)
 	case EtcdMemberRestart, EtcdQuorumLoss, EtcdClusterRestart:
 		err = h.etcdDown(ctx, s, &f)
-	case WeChatLate:
+	case WeChatLate, WeChatLateRetry:
+		f.App = h.cfg.apps[s.App].name
 		err = h.duringFetch(ctx, s, &f, fault{Mode: "latency", Latency: s.Param.String()}, func(ctx context.Context, _ *replica, s Step, f *checker.Fault) error {
 			f.Start = time.Now()
-			f.Detail = fmt.Sprintf("one call answered after %v, fetch timeout %v", s.Param, h.cfg.Timing.FetchTimeout)
+			f.Detail = fmt.Sprintf("one call answered (and minted) after %v, fetch timeout %v; then an overlap for what it doomed to die", s.Param, h.cfg.Timing.FetchTimeout)
 			err := sleep(ctx, s.Hold)
 			f.End = time.Now()
 			return err
 		})
+	case WeChatRefuseApp:
+		err = h.refuseApp(ctx, s, &f)
+	case WeChatRefuseLeader:
+		err = h.refuseLeader(ctx, s, &f)
+	case RollingRestart:
+		err = h.rollingRestart(ctx, s, &f)
+	case ReportLateReject:
+		err = h.reportLateReject(ctx, s, &f)
+	case ForeignFetch:
+		err = h.foreignFetch(ctx, s, &f)
 	default:
 		err = h.wechat(ctx, s, &f)
 	}
@@ -232,7 +243,7 @@ func (h *harness) wechat(ctx context.Context, s Step, f *checker.Fault) error {
 	case WeChatBadJSON:
 		wf.Mode = "badjson"
 	}
-	f.Target = "app " + a.name
+	f.Target, f.App = "app "+a.name, a.name
 	if err := h.sim.setFault(ctx, wf); err != nil {
 		return err
 	}
@@ -271,6 +282,7 @@ func (h *harness) nextDay(ctx context.Context, a app, f *checker.Fault) error {
 		return err
 	}
 	f.Detail = fmt.Sprintf("%d calls refused; next day: %s restarted", hit, l.name)
+	f.App = "" // the restart touches every app
 	if err := l.proc.stop(10 * time.Second); err != nil {
 		return err
 	}

@@ -28,6 +28,7 @@ type harness struct {
 	mu      sync.Mutex
 	records []checker.Snapshot
 	faults  []checker.Fault
+	invals  []checker.Invalidation // the harness's own reports
 }
 
 func (h *harness) logf(format string, args ...any) {
@@ -63,7 +64,7 @@ func (h *harness) start(ctx context.Context) error {
 		return fmt.Errorf("wechat-sim not up: %w", err)
 	}
 	for i := range h.cfg.Replicas {
-		r, err := newReplica(h.sp, &h.pp, h.cfg, h.sim.url(), h.etcd, fmt.Sprintf("r%d", i+1), i < h.cfg.Replicas-1)
+		r, err := newReplica(h.sp, &h.pp, h.cfg, h.sim.addr(), h.etcd, i)
 		if err != nil {
 			return err
 		}
@@ -88,7 +89,8 @@ func (h *harness) start(ctx context.Context) error {
 		return true
 	})
 	if err != nil {
-		return fmt.Errorf("replicas serve no tokens: %w", err)
+		// A build that serves nothing is for the checker to judge.
+		h.logf("replicas do not serve every app after 45s: the run goes on, and the checker judges")
 	}
 	h.logf("up: etcd %v, wechat-sim %s, %d replicas", h.etcd.endpoints(), h.sim.url(), len(h.replicas))
 	return nil

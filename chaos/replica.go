@@ -13,24 +13,37 @@ import (
 )
 
 // replica is one `wxtoken serve` process. It reaches etcd only through
-// its own proxies, one per member, so that its link alone can be cut.
+// its own proxies, one per member, so that its link alone can be cut,
+// and WeChat through a proxy that calls from its own loopback address,
+// so that WeChat can refuse this host alone.
 type replica struct {
 	name      string
 	candidate bool
 	port      int
 	proxies   []*proxy.Proxy
+	wechat    *proxy.Proxy // to the simulator, from sourceIP
+	sourceIP  string       // the address WeChat sees: 127.0.0.11 for r1, .12 for r2...
 	proc      *proc
 }
 
 func (r *replica) url() string { return fmt.Sprintf("http://127.0.0.1:%d", r.port) }
 
-// newReplica writes the replica's config and prepares its process.
-func newReplica(sp *spawner, pp *ports, cfg *Config, simURL string, etcd *etcdCluster, name string, candidate bool) (*replica, error) {
-	r := &replica{name: name, candidate: candidate}
+// newReplica writes the config of replica i and prepares its process.
+func newReplica(sp *spawner, pp *ports, cfg *Config, simAddr string, etcd *etcdCluster, i int) (*replica, error) {
+	r := &replica{name: fmt.Sprintf("r%d", i+1), candidate: i < cfg.Replicas-1, sourceIP: fmt.Sprintf("127.0.0.%d", 11+i)}
+	name := r.name
 	var err error
 	if r.port, err = pp.next(); err != nil {
 		return nil, err
 	}
+	wport, err := pp.next()
+	if err != nil {
+		return nil, err
+	}
+	if r.wechat, err = proxy.ListenFrom(fmt.Sprintf("127.0.0.1:%d", wport), simAddr, r.sourceIP); err != nil {
+		return nil, err
+	}
+	simURL := "http://" + r.wechat.Addr()
 	var endpoints []string
 	for _, m := range etcd.members {
 		pport, err := pp.next()
@@ -49,9 +62,15 @@ func newReplica(sp *spawner, pp *ports, cfg *Config, simURL string, etcd *etcdCl
 	var b strings.Builder
 	fmt.Fprintf(&b, "node: %s\nlisten: 127.0.0.1:%d\ndata_dir: %s\nlog_level: info\n", name, r.port, filepath.Join(cfg.Dir, name))
 	fmt.Fprintf(&b, "etcd:\n  endpoints: [%s]\n  prefix: %s\n  dial_timeout: 3s\n", strings.Join(endpoints, ", "), Prefix)
-	fmt.Fprintf(&b, "election:\n  ttl: %v\n  candidate: %v\n", t.ElectionTTL, candidate)
+	fmt.Fprintf(&b, "election:\n  ttl: %v\n  candidate: %v\n  holdoff: %v\n", t.ElectionTTL, r.candidate, t.Holdoff)
 	fmt.Fprintf(&b, "refresh:\n  before: %v\n  jitter: %v\n  fetch_timeout: %v\n  concurrency: 4\n  margin: %v\n  overlap: %v\n",
 		t.Before, t.Jitter, t.FetchTimeout, t.Margin, t.Overlap)
+	if t.ReadWait > 0 {
+		fmt.Fprintf(&b, "  read_wait: %v\n", t.ReadWait)
+	}
+	if t.InvalidateWait > 0 {
+		fmt.Fprintf(&b, "  invalidate_wait: %v\n", t.InvalidateWait)
+	}
 	fmt.Fprintf(&b, "wechat:\n  base_url: %s\n  wecom_base_url: %s\n", simURL, simURL)
 	b.WriteString("apps:\n")
 	for _, a := range cfg.apps {
@@ -63,8 +82,8 @@ func newReplica(sp *spawner, pp *ports, cfg *Config, simURL string, etcd *etcdCl
 		return nil, err
 	}
 	args := []string{"serve", "--config", path}
-	if cfg.SkipIntent {
-		args = append(args, "--unsafe-skip-intent")
+	if len(cfg.UnsafeOff) > 0 {
+		args = append(args, "--unsafe-off", strings.Join(cfg.UnsafeOff, ","))
 	}
 	r.proc = newProc(sp, name, filepath.Join(cfg.Dir, "logs", name+".log"), cfg.WxtokenBin, args...)
 	return r, nil
@@ -73,6 +92,9 @@ func newReplica(sp *spawner, pp *ports, cfg *Config, simURL string, etcd *etcdCl
 func (r *replica) closeProxies() {
 	for _, p := range r.proxies {
 		p.Close()
+	}
+	if r.wechat != nil {
+		r.wechat.Close()
 	}
 }
 

@@ -14,6 +14,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -61,8 +63,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 // build builds the binaries that were not given.
 func build(ctx context.Context, cfg *Config) error {
 	bin := filepath.Join(cfg.Dir, "bin")
-	goBuild := func(out, pkg string) error {
-		cmd := exec.CommandContext(ctx, "go", "build", "-o", out, pkg)
+	goBuild := func(out, pkg string, flags ...string) error {
+		cmd := exec.CommandContext(ctx, "go", slices.Concat([]string{"build"}, flags, []string{"-o", out, pkg})...)
 		cmd.Dir = cfg.ModuleDir
 		if b, err := cmd.CombinedOutput(); err != nil {
 			return fmt.Errorf("go build %s: %w\n%s", pkg, err, b)
@@ -78,8 +80,13 @@ func build(ctx context.Context, cfg *Config) error {
 	}
 	if cfg.WxtokenBin == "" {
 		cfg.WxtokenBin = filepath.Join(bin, "wxtoken")
-		fmt.Fprintf(cfg.Log, "chaos: building wxtoken from ./cmd/wxtoken\n")
-		if err := goBuild(cfg.WxtokenBin, "./cmd/wxtoken"); err != nil {
+		var flags []string
+		if len(cfg.UnsafeOff) > 0 {
+			// Only a wxunsafe build can switch protections off.
+			flags = []string{"-tags", "wxunsafe"}
+		}
+		fmt.Fprintf(cfg.Log, "chaos: building wxtoken from ./cmd/wxtoken %s\n", strings.Join(flags, " "))
+		if err := goBuild(cfg.WxtokenBin, "./cmd/wxtoken", flags...); err != nil {
 			return err
 		}
 	}
@@ -101,7 +108,7 @@ func (h *harness) run(ctx context.Context) (*Result, error) {
 	var wg sync.WaitGroup
 	var consumers []*consumer
 	for _, r := range h.replicas {
-		c := newConsumer(r, h.sim.url(), names, cfg.ReadEvery)
+		c := newConsumer(r, h.sim.url(), names, cfg.ReadEvery, cfg.Timing)
 		consumers = append(consumers, c)
 		wg.Add(1)
 		go func() { defer wg.Done(); c.run(readCtx) }()
@@ -114,7 +121,7 @@ func (h *harness) run(ctx context.Context) (*Result, error) {
 		if ctx.Err() != nil {
 			break
 		}
-		if i >= len(cfg.Required) && time.Since(start)+s.cost() > cfg.Duration {
+		if i >= len(cfg.Required) && time.Since(start)+s.cost(cfg.Timing) > cfg.Duration {
 			h.logf("duration reached: %d of %d planned faults injected", i, len(steps))
 			break
 		}
@@ -150,6 +157,8 @@ func (h *harness) run(ctx context.Context) (*Result, error) {
 func (h *harness) judge(ctx context.Context, start, end time.Time, consumers []*consumer) (*Result, error) {
 	cfg := h.cfg
 	_ = h.sim.clearFault(ctx)
+	_ = h.sim.clearRefusals(ctx)
+	_ = h.sim.clearUseLatency(ctx)
 	h.snapshot(ctx, "end of run")
 	ledger, err := h.sim.ledger(ctx)
 	if err != nil {
@@ -161,12 +170,16 @@ func (h *harness) judge(ctx context.Context, start, end time.Time, consumers []*
 		return nil, fmt.Errorf("token lives: %w", err)
 	}
 	build := "normal"
-	if cfg.SkipIntent {
-		build = "broken (--unsafe-skip-intent)"
+	if len(cfg.UnsafeOff) > 0 {
+		build = "broken (--unsafe-off " + strings.Join(cfg.UnsafeOff, ",") + ")"
 	}
+	t := cfg.Timing
 	hist := checker.History{
 		Run: checker.Run{Seed: cfg.Seed, Build: build, Start: start, End: end,
-			TokenTTL: checker.Duration(cfg.Timing.TokenTTL), Required: cfg.Required},
+			TokenTTL: checker.Duration(t.TokenTTL), Required: cfg.Required,
+			FetchTimeout: checker.Duration(t.FetchTimeout), Margin: checker.Duration(t.Margin),
+			InvalidateWait: checker.Duration(t.invalidateWait()),
+			Outside:        []string{"127.0.0.1"}},
 		Fetches: ledger,
 		Tokens:  lives,
 	}
@@ -176,8 +189,10 @@ func (h *harness) judge(ctx context.Context, start, end time.Time, consumers []*
 	for _, c := range consumers {
 		hist.Reads = append(hist.Reads, c.reads...)
 		hist.Uses = append(hist.Uses, c.uses...)
+		hist.Invalidations = append(hist.Invalidations, c.invalidations()...)
 	}
 	h.mu.Lock()
+	hist.Invalidations = append(hist.Invalidations, h.invals...)
 	hist.Faults = append(hist.Faults, h.faults...)
 	hist.Records = append(hist.Records, h.records...)
 	h.mu.Unlock()

@@ -9,49 +9,6 @@ import (
 	"time"
 )
 
-// Kinds of fault. Required lists those every run must inject; DefaultPool
-// those a run draws from; the rest show known weaknesses and run only when
-// asked for (Config.Pool).
-const (
-	LeaderKill         = "leader-kill"          // kill -9 the leader, restart it later
-	LeaderPause        = "leader-pause"         // SIGSTOP the leader while its WeChat call is in flight, longer than the TTL; then SIGCONT
-	ReplicaBlackhole   = "replica-blackhole"    // hold all traffic between one replica and etcd
-	ReplicaDelay       = "replica-delay"        // delay all traffic between one replica and etcd
-	EtcdMemberRestart  = "etcd-member-restart"  // kill -9 one etcd member, restart it from its data
-	EtcdQuorumLoss     = "etcd-quorum-loss"     // kill -9 two members for longer than the TTL, restart them
-	EtcdClusterRestart = "etcd-cluster-restart" // kill -9 every member, restart the cluster from its data
-	WeChatBusy         = "wechat-busy"          // token calls answer errcode -1
-	WeChatSlow         = "wechat-slow"          // token calls answer after a delay shorter than the fetch timeout
-	WeChatTimeout      = "wechat-timeout"       // token calls are held until the caller gives up
-	WeChatQuota        = "wechat-quota"         // token calls answer 45009; then the blocked leader is restarted (the next day)
-	WeChat5xx          = "wechat-5xx"           // token calls answer HTTP 502
-	WeChatBadJSON      = "wechat-badjson"       // token calls answer truncated JSON
-	LeaderKillMidFetch = "leader-kill-mid-fetch"
-	// WeChatLate answers one call after the caller gave up, minting a
-	// token nobody publishes.
-	WeChatLate = "wechat-late"
-	// LeaderPauseMinting pauses the leader while WeChat mints its token
-	// (the call is answered while the leader is stopped).
-	LeaderPauseMinting = "leader-pause-minting"
-	// LeaderPauseLong is LeaderPause for longer than a successor waits
-	// out an unfinished fetch (TTL + fetch timeout + margin): the stopped
-	// leader's call is still open when the successor calls.
-	LeaderPauseLong = "leader-pause-long"
-)
-
-// Required are the fault kinds every run injects at least once.
-var Required = []string{
-	LeaderKill, LeaderPause, ReplicaBlackhole, ReplicaDelay,
-	EtcdMemberRestart, EtcdQuorumLoss, EtcdClusterRestart,
-	WeChatBusy, WeChatSlow, WeChatTimeout, WeChatQuota,
-}
-
-// DefaultPool are the kinds a run draws from once the required ones ran.
-var DefaultPool = append(slices.Clone(Required), WeChat5xx, WeChatBadJSON, LeaderKillMidFetch)
-
-// AllKinds are every kind the harness can inject.
-var AllKinds = append(slices.Clone(DefaultPool), WeChatLate, LeaderPauseMinting, LeaderPauseLong)
-
 // Step is one fault of a schedule.
 type Step struct {
 	Kind string
@@ -138,22 +95,56 @@ func (p *planner) step(kind string) Step {
 	case WeChatQuota:
 		s.Hold = p.between(6*time.Second, 14*time.Second)
 	case WeChatLate:
-		s.App = 0
 		// Answered after the caller gave up and after its first retry
-		// (1 s later) began.
+		// (1 s later) began. The fault lasts an overlap more: a token the
+		// late mint doomed dies within it.
+		s.App = 0
 		s.Param = p.timing.FetchTimeout + 1500*time.Millisecond
-		s.Hold = s.Param + time.Second
+		s.Hold = s.Param + p.timing.Overlap + 2*time.Second
+	case WeChatLateRetry:
+		// Past a per-try timeout of a third of the fetch timeout (and the
+		// retry's backoff), well inside the fetch's deadline. A classic
+		// token, since only a classic mint kills the token before it.
+		s.App = 0
+		s.Param = p.timing.FetchTimeout / 2
+		s.Hold = s.Param + p.timing.Overlap + 2*time.Second
+	case WeChatRefuseApp, WeChatRefuseLeader:
+		// Longer than a classic refresh period, so the refused app's
+		// token expires unless another host fetches it.
+		s.Hold = p.timing.TokenTTL - p.timing.Before + p.between(3*time.Second, 6*time.Second)
+	case RollingRestart:
+		// Each stop meets a call held for half the fetch timeout; Hold is
+		// the pause between two replicas.
+		s.Param = p.timing.FetchTimeout / 2
+		s.Hold = p.between(time.Second, 3*time.Second)
+	case ReportLateReject:
+		// The leader's check answers after the report gave up, and
+		// before the check's own bound (the fetch timeout).
+		s.Replica = p.rng.IntN(p.replicas)
+		s.Param = (p.timing.invalidateWait() + p.timing.FetchTimeout) / 2
+		s.Hold = s.Param
+	case ForeignFetch:
+		s.App = 0 // a classic token: the foreign mint kills it one overlap later
+		s.Param = p.between(time.Second, 3*time.Second)
+		s.Hold = s.Param + p.timing.Overlap + p.timing.FetchTimeout + p.timing.Margin
 	}
 	return s
 }
 
-// cost estimates the wall time of s, settling included.
-func (s Step) cost() time.Duration {
+// cost estimates the wall time of s, settling included, under timing t.
+func (s Step) cost(t Timing) time.Duration {
 	c := s.Gap + s.Hold + 3*time.Second
+	// Waiting for a planned fetch takes half a refresh period on average.
+	align := (t.TokenTTL - t.Before) / 2
 	switch s.Kind {
-	case LeaderPause, LeaderPauseLong, LeaderPauseMinting, LeaderKillMidFetch, WeChatLate, ReplicaBlackhole,
-		WeChatBusy, WeChatSlow, WeChatTimeout, WeChatQuota, WeChat5xx, WeChatBadJSON:
-		c += 8 * time.Second // waiting for the next scheduled fetch
+	case LeaderPause, LeaderPauseLong, LeaderPauseMinting, LeaderKillMidFetch, WeChatLate, WeChatLateRetry,
+		ReplicaBlackhole, WeChatBusy, WeChatSlow, WeChatTimeout, WeChatQuota, WeChat5xx, WeChatBadJSON,
+		WeChatRefuseLeader, ReportLateReject, ForeignFetch:
+		c += align
+	case WeChatRefuseApp:
+		c += 2*align + t.Holdoff // a refresh chosen for its timing, then the refused app's recovery
+	case RollingRestart:
+		c += 4 * (align + t.FetchTimeout + 5*time.Second) // one stop and start per replica
 	}
 	return c
 }
@@ -169,15 +160,15 @@ func plan(seed int64, d time.Duration, required, pool []string, t Timing, replic
 	for _, k := range req {
 		s := p.step(k)
 		steps = append(steps, s)
-		total += s.cost()
+		total += s.cost(t)
 	}
 	for len(pool) > 0 {
 		s := p.step(pool[p.rng.IntN(len(pool))])
-		if total+s.cost() > d {
+		if total+s.cost(t) > d {
 			break
 		}
 		steps = append(steps, s)
-		total += s.cost()
+		total += s.cost(t)
 	}
 	return steps
 }
@@ -189,6 +180,14 @@ func (s Step) describe(replicas []*replica, etcd *etcdCluster, apps []app) strin
 	switch s.Kind {
 	case LeaderKill, LeaderPause, LeaderPauseLong, LeaderKillMidFetch, LeaderPauseMinting:
 		b.WriteString(" target the leader")
+	case RollingRestart:
+		b.WriteString(" target every replica in turn, the leader first")
+	case WeChatRefuseApp:
+		b.WriteString(" target an app chosen when the other's refresh falls inside the refusal")
+	case WeChatRefuseLeader:
+		b.WriteString(" target app " + apps[s.App].name + " from the leader's address")
+	case ReportLateReject:
+		b.WriteString(" target app " + apps[s.App].name + " via " + replicas[s.Replica].name)
 	case ReplicaBlackhole, ReplicaDelay:
 		if s.Kind == ReplicaBlackhole {
 			b.WriteString(" before a refresh of app " + apps[s.App].name + ",")

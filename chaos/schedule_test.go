@@ -19,6 +19,7 @@ func TestPlan(t *testing.T) {
 		{"too short: the required kinds still all run", 2, time.Second, Required, DefaultPool, len(Required)},
 		{"soak: the pool fills the time", 7, 30 * time.Minute, Required, DefaultPool, 60},
 		{"one kind only", 3, 30 * time.Second, []string{WeChatLate}, []string{WeChat5xx}, 1},
+		{"production suite", 1, Suites["production"].Duration, Suites["production"].Required, Suites["production"].Pool, len(ProductionRequired)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -29,7 +30,7 @@ func TestPlan(t *testing.T) {
 			kinds := map[string]bool{}
 			for _, s := range steps {
 				kinds[s.Kind] = true
-				if s.Hold <= 0 && s.Kind != WeChatLate {
+				if s.Hold <= 0 {
 					t.Errorf("%s: hold %v, want positive", s.Kind, s.Hold)
 				}
 				if s.App < 0 || s.App >= 2 || s.Replica >= 4 {
@@ -92,6 +93,50 @@ func TestPlanTargets(t *testing.T) {
 			if s.Param <= DefaultTiming.FetchTimeout+time.Second {
 				t.Errorf("late answers after %v, want after the fetch timeout and the first retry", s.Param)
 			}
+		case WeChatLateRetry:
+			// Past the old per-try timeout (a third of the fetch timeout)
+			// and inside the fetch's deadline.
+			if s.Param <= DefaultTiming.FetchTimeout/3 || s.Param >= DefaultTiming.FetchTimeout || s.App != 0 {
+				t.Errorf("late-retry holds app %d for %v, want the classic app 0 for between %v and %v",
+					s.App, s.Param, DefaultTiming.FetchTimeout/3, DefaultTiming.FetchTimeout)
+			}
+		case WeChatRefuseApp, WeChatRefuseLeader:
+			if period := DefaultTiming.TokenTTL - DefaultTiming.Before; s.Hold <= period {
+				t.Errorf("%s holds %v, want longer than a refresh period %v", s.Kind, s.Hold, period)
+			}
+		case ReportLateReject:
+			if s.Param <= DefaultTiming.invalidateWait() || s.Param >= DefaultTiming.FetchTimeout {
+				t.Errorf("the check is held %v, want longer than the invalidate wait %v and shorter than the fetch timeout %v",
+					s.Param, DefaultTiming.invalidateWait(), DefaultTiming.FetchTimeout)
+			}
+		case ForeignFetch:
+			if s.App != 0 || s.Hold < DefaultTiming.Overlap {
+				t.Errorf("foreign fetch of app %d held %v, want the classic app 0 and at least an overlap", s.App, s.Hold)
+			}
 		}
+	}
+}
+
+// TestDefaultTiming checks the ratios the suite keeps from production.
+func TestDefaultTiming(t *testing.T) {
+	d := DefaultTiming
+	if d.Overlap != 10*d.FetchTimeout {
+		t.Errorf("overlap %v, want 10 x fetch timeout %v", d.Overlap, d.FetchTimeout)
+	}
+	if d.Overlap < 5*(d.FetchTimeout+d.Margin) {
+		t.Errorf("overlap %v, want at least 5 x (fetch timeout + margin) %v", d.Overlap, d.FetchTimeout+d.Margin)
+	}
+	if d.Before <= d.Overlap {
+		t.Errorf("before %v, want more than the overlap %v", d.Before, d.Overlap)
+	}
+	if every := d.TokenTTL - d.Before - d.Jitter; every <= d.Overlap+d.FetchTimeout+d.Margin {
+		t.Errorf("classic refresh every %v, want more than the overlap plus the recovery window (%v): a foreign fetch must kill the token before the next planned refresh",
+			every, d.Overlap+d.FetchTimeout+d.Margin)
+	}
+	if d.InvalidateWait != d.FetchTimeout/3 {
+		t.Errorf("invalidate wait %v, want a third of the fetch timeout %v", d.InvalidateWait, d.FetchTimeout)
+	}
+	if d.Holdoff != 2*d.Overlap {
+		t.Errorf("holdoff %v, want 2 x the overlap", d.Holdoff)
 	}
 }

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"path/filepath"
 	"time"
 
@@ -36,7 +38,8 @@ func newSim(sp *spawner, pp *ports, cfg *Config) (*sim, error) {
 	}, nil
 }
 
-func (s *sim) url() string { return fmt.Sprintf("http://127.0.0.1:%d", s.port) }
+func (s *sim) addr() string { return fmt.Sprintf("127.0.0.1:%d", s.port) }
+func (s *sim) url() string  { return "http://" + s.addr() }
 
 // fault is the body of POST /_sim/fault.
 type fault struct {
@@ -61,6 +64,72 @@ func (s *sim) faultMode(ctx context.Context) (string, error) {
 	var f fault
 	err := s.do(ctx, http.MethodGet, "/_sim/fault", nil, &f)
 	return f.Mode, err
+}
+
+// refusal is the body of POST /_sim/refuse.
+type refusal struct {
+	AppID string   `json:"appid"`
+	IPs   []string `json:"ips,omitempty"`
+	For   string   `json:"for,omitempty"`
+}
+
+// refuse makes the simulator answer 40164 to appID's token calls from ips
+// (every caller if none) for d.
+func (s *sim) refuse(ctx context.Context, appID string, ips []string, d time.Duration) error {
+	body, _ := json.Marshal(refusal{AppID: appID, IPs: ips, For: d.String()})
+	return s.do(ctx, http.MethodPost, "/_sim/refuse", body, nil)
+}
+
+func (s *sim) clearRefusals(ctx context.Context) error {
+	return s.do(ctx, http.MethodDelete, "/_sim/refuse", nil, nil)
+}
+
+// useLatency is the body of POST /_sim/use_latency.
+type useLatency struct {
+	Latency string   `json:"latency,omitempty"`
+	IPs     []string `json:"ips,omitempty"`
+	Count   int      `json:"count,omitempty"`
+}
+
+// holdUses delays the next count getcallbackip calls from ips by d.
+func (s *sim) holdUses(ctx context.Context, ips []string, d time.Duration, count int) error {
+	body, _ := json.Marshal(useLatency{Latency: d.String(), IPs: ips, Count: count})
+	return s.do(ctx, http.MethodPost, "/_sim/use_latency", body, nil)
+}
+
+// usesHeld reports whether the getcallbackip delay has been used up.
+func (s *sim) usesHeld(ctx context.Context) (bool, error) {
+	var u useLatency
+	err := s.do(ctx, http.MethodGet, "/_sim/use_latency", nil, &u)
+	return err == nil && u.Latency == "", err
+}
+
+func (s *sim) clearUseLatency(ctx context.Context) error {
+	return s.do(ctx, http.MethodDelete, "/_sim/use_latency", nil, nil)
+}
+
+// classicToken fetches a classic token of appID with its secret straight
+// from the simulator, as a program outside the cluster would.
+func (s *sim) classicToken(ctx context.Context, appID, secret string) (string, error) {
+	q := url.Values{"grant_type": {"client_credential"}, "appid": {appID}, "secret": {secret}}
+	var a struct {
+		AccessToken string `json:"access_token"`
+		Errcode     int    `json:"errcode"`
+	}
+	// Errors never quote the URL: it holds the secret.
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.url()+"/cgi-bin/token?"+q.Encode(), nil)
+	if err != nil {
+		return "", errors.New("simulator token call: bad request")
+	}
+	resp, err := s.hc.Do(req)
+	if err != nil {
+		return "", errors.New("simulator token call: no answer")
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(&a); err != nil || a.AccessToken == "" {
+		return "", fmt.Errorf("simulator token call: HTTP %d, errcode %d", resp.StatusCode, a.Errcode)
+	}
+	return a.AccessToken, nil
 }
 
 func (s *sim) ledger(ctx context.Context) ([]checker.Fetch, error) {

@@ -15,6 +15,10 @@ const (
 	// DefaultMinAvailability is the share of reads outside faults (and
 	// their grace) that must return a valid token.
 	DefaultMinAvailability = 0.99
+	// DefaultMinAppAvailability is the share of one app's reads outside
+	// the faults that may touch it (and their grace) that must return a
+	// valid token.
+	DefaultMinAppAvailability = 0.999
 	// DefaultExtraFetchesPerFault is how many fetches beyond the plan
 	// each injected fault may cost (a recovery refresh, a retry).
 	DefaultExtraFetchesPerFault = 2
@@ -24,13 +28,18 @@ const (
 
 // Names of the checks in a Report.
 const (
-	CheckFaults       = "every required fault injected"
-	CheckDead         = "dead tokens served"
-	CheckConcurrent   = "concurrent fetches"
-	CheckLost         = "records lost"
-	CheckForked       = "forked records"
-	CheckFetchPlan    = "fetches within plan"
-	CheckAvailability = "availability outside faults"
+	CheckFaults          = "every required fault injected"
+	CheckDead            = "dead tokens served"
+	CheckConcurrent      = "concurrent fetches"
+	CheckLost            = "records lost"
+	CheckForked          = "forked records"
+	CheckFetchPlan       = "fetches within plan"
+	CheckAvailability    = "availability outside faults"
+	CheckAppAvailability = "availability per app outside its own faults"
+	CheckIsolation       = "no credential blocked by another's refusal"
+	CheckStuckReports    = "stuck reports"
+	CheckForeign         = "foreign fetches counted"
+	CheckStops           = "graceful stops within their bound"
 )
 
 // Checker judges histories. The zero value uses the Default... settings.
@@ -38,6 +47,7 @@ const (
 type Checker struct {
 	Grace                time.Duration
 	MinAvailability      float64
+	MinAppAvailability   float64
 	ExtraFetchesPerFault int
 }
 
@@ -53,6 +63,9 @@ func (c Checker) Check(h History) Report {
 	if c.MinAvailability == 0 {
 		c.MinAvailability = DefaultMinAvailability
 	}
+	if c.MinAppAvailability == 0 {
+		c.MinAppAvailability = DefaultMinAppAvailability
+	}
 	if c.ExtraFetchesPerFault == 0 {
 		c.ExtraFetchesPerFault = DefaultExtraFetchesPerFault
 	}
@@ -61,19 +74,24 @@ func (c Checker) Check(h History) Report {
 	for _, l := range h.Tokens {
 		lives[l.Token] = l
 	}
-	injected := c.faults(r, h)
-	windows := c.windows(h.Faults)
-	c.reads(r, h, lives, windows)
+	c.faults(r, h)
+	windows := c.windows(h.Faults, func(Fault) bool { return true })
+	excused := excusedSpans(h, lives)
+	c.reads(r, h, lives, windows, excused)
 	c.uses(r, h)
-	c.fetches(r, h, injected)
+	c.fetches(r, h)
 	c.records(r, h)
+	c.appAvailability(r, h, lives, excused)
+	c.isolation(r, h, lives)
+	c.stuckReports(r, h, lives)
+	c.foreign(r, h)
+	c.stops(r, h)
 	return *r
 }
 
 // faults counts the injected faults by kind and checks the required ones.
-func (c Checker) faults(r *Report, h History) int {
+func (c Checker) faults(r *Report, h History) {
 	byKind := map[string]*FaultCount{}
-	injected := 0
 	for _, f := range h.Faults {
 		fc := byKind[f.Kind]
 		if fc == nil {
@@ -85,7 +103,6 @@ func (c Checker) faults(r *Report, h History) int {
 			continue
 		}
 		fc.Injected++
-		injected++
 	}
 	for _, k := range h.Run.Required {
 		if byKind[k] == nil {
@@ -107,16 +124,17 @@ func (c Checker) faults(r *Report, h History) int {
 	}
 	got := fmt.Sprintf("%d of %d kinds", len(h.Run.Required)-len(missing), len(h.Run.Required))
 	r.check(CheckFaults, len(missing) == 0, got, "all")
-	return injected
 }
 
 // window is a span of time in which reads may fail.
 type window struct{ start, end time.Time }
 
-func (c Checker) windows(faults []Fault) []window {
+// windows are the spans of the faults that keep selects, each with its
+// grace.
+func (c Checker) windows(faults []Fault, keep func(Fault) bool) []window {
 	var ws []window
 	for _, f := range faults {
-		if f.Missed == "" || !f.End.IsZero() {
+		if (f.Missed == "" || !f.End.IsZero()) && keep(f) {
 			ws = append(ws, window{f.Start, f.End.Add(c.Grace)})
 		}
 	}
@@ -132,9 +150,9 @@ func inWindow(ws []window, t time.Time) bool {
 	return false
 }
 
-// reads counts the reads per replica, finds dead tokens and measures
-// availability outside faults.
-func (c Checker) reads(r *Report, h History, lives map[string]Life, ws []window) {
+// reads counts the reads per replica, finds dead tokens (in reads and in
+// the answers to reports) and measures availability outside faults.
+func (c Checker) reads(r *Report, h History, lives map[string]Life, ws []window, excused spans) {
 	byReplica := map[string]*ReplicaStats{}
 	outside, outsideValid := 0, 0
 	dead := 0
@@ -159,6 +177,12 @@ func (c Checker) reads(r *Report, h History, lives map[string]Life, ws []window)
 			continue
 		}
 		l, known := lives[rd.Token]
+		if known && !rd.Start.Before(l.End) && excused.covers(rd.App, rd.Start) {
+			st.DeadExcused++
+			r.excuse(rd.Start, "%s served %s seq %d %v after WeChat invalidated it (token %s)",
+				rd.Replica, rd.App, rd.Seq, rd.Start.Sub(l.End).Round(time.Microsecond), short(rd.Token))
+			continue
+		}
 		switch {
 		case !known:
 			st.Dead++
@@ -174,6 +198,16 @@ func (c Checker) reads(r *Report, h History, lives map[string]Life, ws []window)
 			if !faulted {
 				outsideValid++
 			}
+		}
+	}
+	for _, inv := range h.Invalidations {
+		if inv.Status != 200 || inv.Answer == "" {
+			continue
+		}
+		if l, known := lives[inv.Answer]; (!known || !inv.Start.Before(l.End)) && !excused.covers(inv.App, inv.Start) {
+			dead++
+			r.violate(CheckDead, inv.Start, "%s answered a report of %s by %s with a token WeChat had invalidated (token %s)",
+				inv.Replica, inv.App, inv.By, short(inv.Answer))
 		}
 	}
 	for _, st := range byReplica {
@@ -208,74 +242,6 @@ func (c Checker) uses(r *Report, h History) {
 
 // series names one line of tokens in the ledger.
 type series struct{ kind, appID string }
-
-// fetches counts the ledger per credential and finds overlapping calls.
-func (c Checker) fetches(r *Report, h History, injected int) {
-	bySeries := map[series][]Fetch{}
-	for _, f := range h.Fetches {
-		k := series{f.Kind, f.AppID}
-		bySeries[k] = append(bySeries[k], f)
-	}
-	apps := map[series]App{}
-	for _, a := range h.Apps {
-		apps[series{a.Kind, a.AppID}] = a
-		if _, ok := bySeries[series{a.Kind, a.AppID}]; !ok {
-			bySeries[series{a.Kind, a.AppID}] = nil
-		}
-	}
-	span := h.Run.End.Sub(h.Run.Start)
-	concurrent := 0
-	planOK := true
-	var planGot, planWant []string
-	for k, fs := range bySeries {
-		slices.SortStableFunc(fs, func(a, b Fetch) int { return a.Start.Compare(b.Start) })
-		st := FetchStats{App: apps[k].Name, Kind: k.kind, AppID: k.appID}
-		var last Fetch
-		for i, f := range fs {
-			st.Calls++
-			if f.Errcode != 0 {
-				st.Failed++
-			}
-			inRun := !f.At.Before(h.Run.Start) && !f.At.After(h.Run.End)
-			if f.Issued && inRun {
-				st.Issued++
-			}
-			if i > 0 && f.Start.Before(last.At) {
-				st.Concurrent++
-				concurrent++
-				r.violate(CheckConcurrent, f.Start, "%s %s: a call started at %s while the call started at %s was in flight (answered %v later)",
-					k.kind, k.appID, clock(f.Start), clock(last.Start), last.At.Sub(f.Start).Round(time.Millisecond))
-			}
-			if i == 0 || f.At.After(last.At) {
-				last = f
-			}
-		}
-		if a, ok := apps[k]; ok && span > 0 {
-			if ttl := h.Run.TokenTTL.D(); ttl > 0 {
-				st.Minimum = int((span + ttl - 1) / ttl)
-			}
-			if every := a.RefreshEvery.D(); every > 0 {
-				st.Planned = int((span+every-1)/every) + 1
-				limit := st.Planned + c.ExtraFetchesPerFault*injected + 2
-				planGot = append(planGot, fmt.Sprintf("%s %d", a.Name, st.Issued))
-				planWant = append(planWant, fmt.Sprintf("%s <= %d", a.Name, limit))
-				if st.Issued > limit {
-					planOK = false
-					r.violate(CheckFetchPlan, h.Run.End, "%s: %d tokens minted, more than the plan of %d plus %d per fault",
-						a.Name, st.Issued, st.Planned, c.ExtraFetchesPerFault)
-				}
-			}
-		}
-		r.Fetches = append(r.Fetches, st)
-	}
-	slices.SortFunc(r.Fetches, func(a, b FetchStats) int {
-		return cmp.Or(cmp.Compare(a.App, b.App), cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.AppID, b.AppID))
-	})
-	slices.Sort(planGot)
-	slices.Sort(planWant)
-	r.check(CheckConcurrent, concurrent == 0, fmt.Sprint(concurrent), "0")
-	r.check(CheckFetchPlan, planOK, join(planGot), join(planWant))
-}
 
 func short(token string) string {
 	if len(token) > 10 {

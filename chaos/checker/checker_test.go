@@ -84,7 +84,7 @@ func TestCheck(t *testing.T) {
 		}, []string{CheckDead, CheckLost}},
 		{"unknown token", func(h *History) {
 			h.Reads[3].Token = "Z"
-		}, []string{CheckDead, CheckAvailability, CheckForked}},
+		}, []string{CheckDead, CheckAvailability, CheckForked, CheckAppAvailability}},
 		{"overlapping fetches", func(h *History) {
 			h.Fetches[2].At = at(40.005) // the busy call is answered after C's call began
 		}, []string{CheckConcurrent}},
@@ -113,7 +113,7 @@ func TestCheck(t *testing.T) {
 					*rd = Read{Replica: rd.Replica, App: "shop", Start: rd.Start, End: rd.End, Status: 503, Code: "no_credential"}
 				}
 			}
-		}, []string{CheckAvailability}},
+		}, []string{CheckAvailability, CheckAppAvailability}},
 		{"refresh storm", func(h *History) {
 			for i := range 20 {
 				s := 41 + float64(i)*0.5

@@ -26,6 +26,9 @@ type History struct {
 	Fetches []Fetch    `json:"fetches"`
 	Tokens  []Life     `json:"tokens"`
 	Records []Snapshot `json:"records"`
+	// Invalidations are the reports of tokens as dead, by consumers and
+	// by the harness.
+	Invalidations []Invalidation `json:"invalidations,omitempty"`
 }
 
 // Run describes the run as a whole.
@@ -40,6 +43,16 @@ type Run struct {
 	TokenTTL Duration `json:"token_ttl"`
 	// Required lists fault kinds the run must have injected at least once.
 	Required []string `json:"required,omitempty"`
+	// FetchTimeout and Margin are the replicas' refresh.fetch_timeout and
+	// refresh.margin; InvalidateWait their refresh.invalidate_wait. Zero
+	// when unknown.
+	FetchTimeout   Duration `json:"fetch_timeout,omitempty"`
+	Margin         Duration `json:"margin,omitempty"`
+	InvalidateWait Duration `json:"invalidate_wait,omitempty"`
+	// Outside lists the addresses of callers outside the cluster (the
+	// harness fetching a token as a foreign program would): their calls
+	// are not the cluster's, and not judged as such.
+	Outside []string `json:"outside,omitempty"`
 }
 
 // App is one credential the replicas keep fresh.
@@ -62,6 +75,49 @@ type Fault struct {
 	// Missed says why the fault could not be injected as planned ("" if
 	// it was); a missed fault does not count as injected.
 	Missed string `json:"missed,omitempty"`
+	// App names the one app the fault touches (a WeChat fault on its
+	// calls, a report of its token); "" for a fault of the cluster (a
+	// process, the network, etcd), which may touch every app.
+	App string `json:"app,omitempty"`
+	// Token is the token a foreign-fetch fault doomed: the one published
+	// when the token was fetched outside the cluster.
+	Token string `json:"token,omitempty"`
+	// Counted is, for a foreign-fetch fault, how many foreign fetches
+	// the replicas counted during it (wxtoken_foreign_fetches_total);
+	// -1 if they could not be asked.
+	Counted int `json:"counted,omitempty"`
+	// Stops are the graceful stops (SIGTERM) the fault made.
+	Stops []Stop `json:"stops,omitempty"`
+}
+
+// Stop is one graceful stop of a replica: SIGTERM, then waiting for the
+// process to exit by itself.
+type Stop struct {
+	Replica string    `json:"replica"`
+	Leader  bool      `json:"leader,omitempty"` // it led when stopped
+	At      time.Time `json:"at"`
+	Took    Duration  `json:"took"`  // until it exited
+	Bound   Duration  `json:"bound"` // how long it may take
+	Killed  bool      `json:"killed,omitempty"`
+}
+
+// Invalidation is one report of a token as dead (POST
+// /v1/apps/{app}/token/invalidate) and its answer.
+type Invalidation struct {
+	By      string    `json:"by"` // "consumer" or "harness"
+	Replica string    `json:"replica"`
+	App     string    `json:"app"`
+	Token   string    `json:"token"` // the token reported
+	Start   time.Time `json:"start"`
+	End     time.Time `json:"end"`
+	Status  int       `json:"status"`
+	// Code is the error code of a non-200 answer, or "unreachable".
+	Code   string `json:"code,omitempty"`
+	Answer string `json:"answer,omitempty"` // the token answered
+	Seq    uint64 `json:"seq,omitempty"`
+	// Repeat marks a report of a token whose earlier report the leader
+	// already rejected (the token works): it must be answered at once.
+	Repeat bool `json:"repeat,omitempty"`
 }
 
 // Read is one token read from a replica's HTTP API.

@@ -15,6 +15,7 @@ type Report struct {
 	Faults       []FaultCount   `json:"faults"`
 	Replicas     []ReplicaStats `json:"replicas"`
 	Availability float64        `json:"availability"` // outside faults
+	Apps         []AppStats     `json:"apps"`         // availability per app
 	Fetches      []FetchStats   `json:"fetches"`
 	Uses         UseStats       `json:"uses"`
 	Checks       []Result       `json:"checks"`
@@ -22,6 +23,21 @@ type Report struct {
 	Violations []Violation `json:"violations"`
 	// Dropped counts violations beyond the examples kept, by check.
 	Dropped map[string]int `json:"dropped,omitempty"`
+	// Excused holds up to 20 examples of dead reads no product could
+	// have avoided (a token fetched outside the cluster killed the
+	// published one; until someone reports it, only WeChat knows);
+	// ExcusedDropped counts the rest.
+	Excused        []Violation `json:"excused,omitempty"`
+	ExcusedDropped int         `json:"excused_dropped,omitempty"`
+}
+
+// AppStats is the availability of one app outside the faults that may
+// touch it (see Checker).
+type AppStats struct {
+	App          string  `json:"app"`
+	Reads        int     `json:"reads"`
+	Valid        int     `json:"valid"`
+	Availability float64 `json:"availability"`
 }
 
 // FaultCount is how often one kind of fault was injected.
@@ -35,9 +51,12 @@ type FaultCount struct {
 type ReplicaStats struct {
 	Replica string `json:"replica"`
 	Reads   int    `json:"reads"`
-	Valid   int    `json:"valid"`  // a token WeChat accepted at read time
-	Dead    int    `json:"dead"`   // a token WeChat had already invalidated
-	Errors  int    `json:"errors"` // no token (503, or the replica was down)
+	Valid   int    `json:"valid"` // a token WeChat accepted at read time
+	Dead    int    `json:"dead"`  // a token WeChat had already invalidated
+	// DeadExcused counts dead reads no product could have avoided; they
+	// are not in Dead.
+	DeadExcused int `json:"dead_excused,omitempty"`
+	Errors      int `json:"errors"` // no token (503, or the replica was down)
 	// InFault counts reads that started during a fault or its grace;
 	// ErrorsOutside the errors among the others.
 	InFault       int `json:"in_fault"`
@@ -113,6 +132,15 @@ func (r *Report) violate(check string, at time.Time, format string, args ...any)
 	r.Violations = append(r.Violations, Violation{Check: check, At: at, Detail: fmt.Sprintf(format, args...)})
 }
 
+// excuse keeps an example of an excused dead read.
+func (r *Report) excuse(at time.Time, format string, args ...any) {
+	if len(r.Excused) >= maxExamples {
+		r.ExcusedDropped++
+		return
+	}
+	r.Excused = append(r.Excused, Violation{Check: "excused dead read", At: at, Detail: fmt.Sprintf(format, args...)})
+}
+
 // Table renders the report as plain-text tables for a terminal or a log.
 func (r Report) Table() string {
 	var b strings.Builder
@@ -139,7 +167,14 @@ func (r Report) Table() string {
 	}
 	fmt.Fprintf(tw, "all\t%d\t%d\t%d\t%d\t%d\t%d\t\n", sum.Reads, sum.Valid, sum.Dead, sum.Errors, sum.InFault, sum.ErrorsOutside)
 	tw.Flush()
-	fmt.Fprintf(&b, "availability outside faults: %.3f%%\n", 100*r.Availability)
+	fmt.Fprintf(&b, "availability outside faults: %.3f%%", 100*r.Availability)
+	for _, a := range r.Apps {
+		fmt.Fprintf(&b, "; %s outside its own faults: %.3f%% of %d", a.App, 100*a.Availability, a.Reads)
+	}
+	b.WriteByte('\n')
+	if n := len(r.Excused) + r.ExcusedDropped; n > 0 {
+		fmt.Fprintf(&b, "dead reads excused (a token fetched outside the cluster killed the published one; nobody but WeChat knew before the first report): %d\n", n)
+	}
 	fmt.Fprintf(&b, "served tokens used against WeChat: %d accepted, %d refused (%d before their keep-until), %d unanswered\n\n",
 		r.Uses.Accepted, r.Uses.Refused, r.Uses.RefusedEarly, r.Uses.Other)
 
@@ -172,6 +207,15 @@ func (r Report) Table() string {
 		}
 		for check, n := range r.Dropped {
 			fmt.Fprintf(&b, "  ... and %d more of %s\n", n, check)
+		}
+	}
+	if len(r.Excused) > 0 {
+		b.WriteString("\nexcused dead reads:\n")
+		for _, v := range r.Excused {
+			fmt.Fprintf(&b, "  %s  %s\n", v.At.Format("15:04:05.000"), v.Detail)
+		}
+		if r.ExcusedDropped > 0 {
+			fmt.Fprintf(&b, "  ... and %d more\n", r.ExcusedDropped)
 		}
 	}
 	if r.OK() {

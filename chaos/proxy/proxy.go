@@ -21,6 +21,7 @@ const DialTimeout = 3 * time.Second
 type Proxy struct {
 	ln     net.Listener
 	target string
+	dialer net.Dialer
 	wg     sync.WaitGroup // accept loop and every connection
 
 	mu        sync.Mutex
@@ -33,12 +34,27 @@ type Proxy struct {
 }
 
 // Listen starts a proxy on addr (e.g. "127.0.0.1:0") to target.
-func Listen(addr, target string) (*Proxy, error) {
+func Listen(addr, target string) (*Proxy, error) { return ListenFrom(addr, target, "") }
+
+// ListenFrom is Listen with every connection to target dialed from the
+// local address source (an IP such as "127.0.0.11"; "" lets the system
+// choose), so that the target sees one caller per proxy. On Linux every
+// address of 127.0.0.0/8 is a local loopback address.
+func ListenFrom(addr, target, source string) (*Proxy, error) {
+	var d net.Dialer
+	d.Timeout = DialTimeout
+	if source != "" {
+		ip := net.ParseIP(source)
+		if ip == nil {
+			return nil, fmt.Errorf("proxy to %s: bad source address %q", target, source)
+		}
+		d.LocalAddr = &net.TCPAddr{IP: ip}
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("proxy to %s: %w", target, err)
 	}
-	p := &Proxy{ln: ln, target: target, changed: make(chan struct{}), conns: map[net.Conn]struct{}{}, done: make(chan struct{})}
+	p := &Proxy{ln: ln, target: target, dialer: d, changed: make(chan struct{}), conns: map[net.Conn]struct{}{}, done: make(chan struct{})}
 	p.wg.Add(1)
 	go p.accept()
 	return p, nil
@@ -183,7 +199,7 @@ func (p *Proxy) serve(c net.Conn) {
 	if !p.gate(time.Now(), stop) {
 		return
 	}
-	up, err := net.DialTimeout("tcp", p.target, DialTimeout)
+	up, err := p.dialer.Dial("tcp", p.target)
 	if err != nil {
 		return // the client sees its connection close, as with a refused dial
 	}

@@ -147,3 +147,33 @@ func TestResetAndClose(t *testing.T) {
 		t.Error("dial after Close: got a connection, want refused")
 	}
 }
+
+func TestListenFrom(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	remote := make(chan string, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		remote <- c.RemoteAddr().(*net.TCPAddr).IP.String()
+		c.Close()
+	}()
+	p, err := ListenFrom("127.0.0.1:0", ln.Addr().String(), "127.0.0.11")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	c := dial(t, p)
+	_, _ = c.c.Write([]byte("x\n"))
+	if got := <-remote; got != "127.0.0.11" {
+		t.Errorf("target saw the caller %s, want 127.0.0.11", got)
+	}
+	if _, err := ListenFrom("127.0.0.1:0", ln.Addr().String(), "nope"); err == nil {
+		t.Error("ListenFrom accepted a bad source address")
+	}
+}

@@ -15,7 +15,13 @@ import (
 //	GET    /_sim/uses                        -> {"ok":n,"dead":n}
 //	GET    /_sim/fault                       -> the fault in force
 //	POST   /_sim/fault   {"mode","latency":"2s","count","appid"} (see Fault.MarshalJSON)
-//	DELETE /_sim/fault
+//	DELETE /_sim/fault                       (held calls end at once)
+//	GET    /_sim/refuse                      -> [{"appid","ips","until"}...]
+//	POST   /_sim/refuse  {"appid","ips":["127.0.0.11"],"for":"40s"} (see Refusal; no "for": until cleared)
+//	DELETE /_sim/refuse[?appid=A]
+//	GET    /_sim/use_latency                 -> the getcallbackip delay in force
+//	POST   /_sim/use_latency {"latency":"12s","ips":[...],"count":1} (see UseLatency)
+//	DELETE /_sim/use_latency                 (held calls are judged at once)
 //	POST   /_sim/apps    {"appid","secret"}
 //	POST   /_sim/corps   {"corpid","secret"}
 //	PUT    /_sim/allow_ips ["1.2.3.4", "10.0.0.0/8"]
@@ -65,6 +71,49 @@ func (s *Sim) routeAdmin(mux *http.ServeMux) {
 	})
 	mux.HandleFunc("DELETE /_sim/fault", func(w http.ResponseWriter, r *http.Request) {
 		s.ClearFault()
+		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("GET /_sim/refuse", func(w http.ResponseWriter, r *http.Request) {
+		writeAdmin(w, append([]Refusal{}, s.Refusals()...))
+	})
+	mux.HandleFunc("POST /_sim/refuse", func(w http.ResponseWriter, r *http.Request) {
+		var req refusalJSON
+		if err := decodeAdmin(w, r, &req); err != nil {
+			adminError(w, err)
+			return
+		}
+		var d time.Duration
+		if req.For != "" {
+			var err error
+			if d, err = time.ParseDuration(req.For); err != nil || d <= 0 {
+				adminError(w, fmt.Errorf("refuse: want \"for\" a positive duration such as \"40s\": %q", req.For))
+				return
+			}
+		}
+		if err := s.Refuse(req.AppID, req.IPs, d); err != nil {
+			adminError(w, err)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("DELETE /_sim/refuse", func(w http.ResponseWriter, r *http.Request) {
+		s.ClearRefusals(r.URL.Query().Get("appid"))
+		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("GET /_sim/use_latency", func(w http.ResponseWriter, r *http.Request) {
+		writeAdmin(w, s.UseLatencyNow())
+	})
+	mux.HandleFunc("POST /_sim/use_latency", func(w http.ResponseWriter, r *http.Request) {
+		var u UseLatency
+		if err := decodeAdmin(w, r, &u); err != nil {
+			adminError(w, err)
+			return
+		}
+		s.SetUseLatency(u)
+		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("DELETE /_sim/use_latency", func(w http.ResponseWriter, r *http.Request) {
+		s.ClearUseLatency()
 		w.WriteHeader(http.StatusNoContent)
 	})
 	mux.HandleFunc("POST /_sim/apps", func(w http.ResponseWriter, r *http.Request) {

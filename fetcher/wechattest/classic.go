@@ -48,7 +48,7 @@ func (s *Sim) classicLocked(c call, grantType, secret string) reply {
 
 // checkAppLocked validates the credentials of an api.weixin.qq.com token
 // call, in WeChat's order: missing fields, grant type, appid, secret,
-// caller IP.
+// caller IP (the whitelist, and any Refusal of the appid).
 func (s *Sim) checkAppLocked(c call, grantType, secret string, now time.Time) (reply, bool) {
 	switch {
 	case c.appID == "":
@@ -64,7 +64,7 @@ func (s *Sim) checkAppLocked(c call, grantType, secret string, now time.Time) (r
 		return s.mpErrLocked(40013, "invalid appid", now), false
 	case secret != want:
 		return s.mpErrLocked(40125, "invalid appsecret", now), false
-	case !s.allowedLocked(c.caller):
+	case !s.allowedLocked(c.caller) || s.refusedLocked(c.appID, c.caller, now):
 		return s.mpErrLocked(40164, fmt.Sprintf("invalid ip %s ipv6 %s, not in whitelist", c.caller, ipv6Form(c.caller)), now), false
 	}
 	return reply{}, true

@@ -94,48 +94,58 @@ func validMode(m string) bool {
 	return false
 }
 
-// SetFault replaces the injected fault with f.
+// SetFault replaces the injected fault with f. Setting no fault is
+// ClearFault.
 func (s *Sim) SetFault(f Fault) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.fault = f
 	s.faultOn = f.Mode != FaultNone && validMode(f.Mode)
+	if !s.faultOn {
+		close(s.faultGen)
+		s.faultGen = make(chan struct{})
+	}
 }
 
-// ClearFault stops injecting faults.
+// ClearFault stops injecting faults. Calls held by a latency or timeout
+// fault end their hold at once: a latency call is then answered (and
+// mints) as at the end of its hold, a timeout call gets no answer.
 func (s *Sim) ClearFault() {
 	s.SetFault(Fault{})
 }
 
-// takeFault consumes one application of the fault if it matches appID.
-func (s *Sim) takeFault(appID string) (Fault, bool) {
+// takeFault consumes one application of the fault if it matches appID,
+// and returns the channel that ClearFault closes.
+func (s *Sim) takeFault(appID string) (Fault, <-chan struct{}, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.faultOn || (s.fault.AppID != "" && s.fault.AppID != appID) {
-		return Fault{}, false
+		return Fault{}, nil, false
 	}
-	f := s.fault
+	f, gen := s.fault, s.faultGen
 	if s.fault.Count > 0 {
 		s.fault.Count--
 		if s.fault.Count == 0 {
 			s.faultOn = false
 		}
 	}
-	return f, true
+	return f, gen, true
 }
 
 // injectFault applies the current fault to c. It reports whether the call
 // has been answered; after a latency fault it returns false and the caller
 // answers normally.
 func (s *Sim) injectFault(w http.ResponseWriter, r *http.Request, c call) bool {
-	f, ok := s.takeFault(c.appID)
+	f, cleared, ok := s.takeFault(c.appID)
 	if !ok {
 		return false
 	}
 	wecom := c.kind == KindWeCom
 	switch f.Mode {
 	case FaultLatency:
-		s.wait(context.Background(), f.Latency)
+		// A real server answers after the delay whether or not the
+		// client still listens: the token is minted at the end.
+		s.wait(context.Background(), f.Latency, cleared)
 		return false
 	case FaultBusy:
 		s.answerError(w, c, -1, "system error", "system busy")
@@ -157,7 +167,7 @@ func (s *Sim) injectFault(w http.ResponseWriter, r *http.Request, c call) bool {
 		}
 		_, _ = w.Write([]byte(body))
 	case FaultTimeout:
-		s.wait(r.Context(), timeoutHold)
+		s.wait(r.Context(), timeoutHold, cleared)
 		s.recordNoAnswer(c)
 		w.WriteHeader(http.StatusGatewayTimeout)
 	}
@@ -185,14 +195,15 @@ func (s *Sim) recordNoAnswer(c call) {
 	s.recordLocked(c, reply{errcode: CodeNoAnswer})
 }
 
-// wait blocks for d of real time, until ctx is done, or until the server
-// closes.
-func (s *Sim) wait(ctx context.Context, d time.Duration) {
+// wait blocks for d of real time, until ctx is done, until cleared is
+// closed, or until the server closes.
+func (s *Sim) wait(ctx context.Context, d time.Duration, cleared <-chan struct{}) {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-t.C:
 	case <-ctx.Done():
+	case <-cleared:
 	case <-s.release:
 	}
 }

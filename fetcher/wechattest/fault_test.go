@@ -196,3 +196,37 @@ func TestSetFaultUnknownMode(t *testing.T) {
 	e.srv.SetFault(Fault{Mode: "nonsense"})
 	wantCode(t, e.classic(), 0)
 }
+
+// A held call mints when its hold ends: a call that came and minted
+// during the hold is superseded by the late one.
+func TestFaultLatencyMintsAtTheEnd(t *testing.T) {
+	e := newEnv(t, Config{Overlap: 30 * time.Second})
+	e.srv.SetFault(Fault{Mode: FaultLatency, Latency: time.Hour, Count: 1, AppID: appID})
+	late := make(chan string, 1)
+	go func() { late <- e.token(e.classic()) }()
+	waitFor(t, "the call is held", func() bool {
+		e.srv.Sim.mu.Lock()
+		defer e.srv.Sim.mu.Unlock()
+		return !e.srv.Sim.faultOn
+	})
+	e.clock.Advance(5 * time.Second)
+	during := e.token(e.classic()) // the count is used up: answered at once
+	e.clock.Advance(time.Second)
+	e.srv.ClearFault() // ends the hold
+	held := <-late
+
+	if cur := e.srv.Current(appID, KindClassic); cur != held {
+		t.Errorf("newest token is not the held call's")
+	}
+	l := e.srv.Ledger()
+	if len(l) != 2 || l[1].Token != held || !l[1].Start.Equal(t0) || !l[1].At.Equal(t0.Add(6*time.Second)) {
+		t.Fatalf("ledger = %+v, want the held call last, from t0 to t0+6s", l)
+	}
+	// The token minted during the hold is the previous one from the late
+	// mint on: it dies one overlap later.
+	e.clock.Advance(30*time.Second - time.Microsecond)
+	e.wantUse(during, 0)
+	e.clock.Advance(time.Microsecond)
+	e.wantUse(during, 40001)
+	e.wantUse(held, 0)
+}

@@ -99,6 +99,10 @@ type Sim struct {
 	ledger     []Fetch
 	fault      Fault
 	faultOn    bool
+	faultGen   chan struct{} // closed by ClearFault: held calls end
+	refusals   map[string]refusal
+	useHold    UseLatency
+	useGen     chan struct{} // closed by ClearUseLatency: held uses end
 	usesOK     int
 	usesDead   int
 }
@@ -145,6 +149,9 @@ func New(cfg Config) *Sim {
 		newest:     map[seriesKey]string{},
 		quota:      map[quotaKey]int{},
 		lastForced: map[string]time.Time{},
+		faultGen:   make(chan struct{}),
+		refusals:   map[string]refusal{},
+		useGen:     make(chan struct{}),
 	}
 	s.setAllowLocked(cfg.AllowIPs)
 	s.cfg.AllowIPs = nil // the live list is s.allow

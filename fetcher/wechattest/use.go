@@ -18,9 +18,13 @@ var callbackIPs = []string{
 // handleCallbackIP serves GET /cgi-bin/getcallbackip?access_token=, a cheap
 // call that "uses" a token: any live classic, stable or WeCom token works,
 // a dead one gets 40001 and an expired one 42001. It is counted in Uses,
-// not in the ledger, and never faulted.
+// not in the ledger, and never faulted; a UseLatency holds it first, and
+// the token is judged when the hold ends.
 func (s *Sim) handleCallbackIP(w http.ResponseWriter, r *http.Request) {
 	tok := r.URL.Query().Get("access_token")
+	if d, cleared, ok := s.takeUseLatency(callerIP(r)); ok {
+		s.wait(r.Context(), d, cleared)
+	}
 	s.mu.Lock()
 	now := s.now()
 	var rp reply

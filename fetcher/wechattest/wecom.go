@@ -39,7 +39,7 @@ func (s *Sim) wecomLocked(c call, secret string) reply {
 		return s.weErrLocked(40013, "invalid corpid", c.caller, now)
 	case !secrets[secret]:
 		return s.weErrLocked(40001, "invalid credential", c.caller, now)
-	case !s.allowedLocked(c.caller):
+	case !s.allowedLocked(c.caller) || s.refusedLocked(c.appID, c.caller, now):
 		return s.weErrLocked(60020, "not allow to access from your ip", c.caller, now)
 	case !s.takeQuotaLocked(KindWeCom, c.appID, s.cfg.DailyQuota, now):
 		return s.weErrLocked(45009, "api freq out of limit", c.caller, now)

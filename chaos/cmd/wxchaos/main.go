@@ -5,9 +5,10 @@
 // history.json to -out, and exits 1 when a check fails (2 when the harness
 // itself could not run).
 //
-//	go run ./chaos/cmd/wxchaos -seed 1              # the short run (about 4 minutes)
-//	go run ./chaos/cmd/wxchaos -soak -seed 7        # 30 minutes
-//	go run ./chaos/cmd/wxchaos -unsafe-skip-intent  # the broken build: must fail
+//	go run ./chaos/cmd/wxchaos -seed 1                    # the short run (the core suite)
+//	go run ./chaos/cmd/wxchaos -seed 1 -suite production  # the second short run
+//	go run ./chaos/cmd/wxchaos -soak -seed 7              # 30 minutes, every suite
+//	go run ./chaos/cmd/wxchaos -unsafe-off intent         # a broken build: must fail
 package main
 
 import (
@@ -17,6 +18,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -30,14 +32,16 @@ func main() {
 
 func run() int {
 	var cfg chaos.Config
-	flag.DurationVar(&cfg.Duration, "duration", 3*time.Minute+30*time.Second, "how long consumers read while faults are injected")
-	soak := flag.Bool("soak", false, "a 30-minute soak (sets -duration 30m and -read-every 100ms unless given)")
+	suite := flag.String("suite", "core", "the faults to require and draw from: core, production or all (see README.md)")
+	flag.DurationVar(&cfg.Duration, "duration", 0, "how long consumers read while faults are injected (default: the suite's, 3m30s for core)")
+	soak := flag.Bool("soak", false, "a 30-minute soak of every suite (sets -suite all, -duration 30m and -read-every 100ms unless given)")
 	flag.Int64Var(&cfg.Seed, "seed", 0, "schedule seed (0: from the clock; printed, so a run can be replayed)")
 	flag.IntVar(&cfg.Replicas, "replicas", 4, "wxtoken replicas, 3 to 5 (all but the last are candidates)")
-	faults := flag.String("faults", "", "comma-separated fault kinds to draw from after the required ones (default: the default pool; \"all\" adds the known-weakness kinds)")
+	faults := flag.String("faults", "", "comma-separated fault kinds to draw from after the required ones (default: the suite's pool; \"all\" every kind, \"none\" no more than the required ones)")
 	require := flag.String("require", "", "comma-separated fault kinds the run must inject (default: every kind the suite requires; \"none\")")
 	flag.DurationVar(&cfg.ReadEvery, "read-every", 25*time.Millisecond, "pause between a consumer's reads")
-	flag.BoolVar(&cfg.SkipIntent, "unsafe-skip-intent", false, "run the deliberately broken replicas; the checker must fail")
+	unsafeOff := flag.String("unsafe-off", "", "comma-separated protections to switch off in every replica (a -tags wxunsafe build): "+strings.Join(chaos.Protections, ", ")+"; the run must fail")
+	skipIntent := flag.Bool("unsafe-skip-intent", false, "the same as -unsafe-off intent")
 	out := flag.String("out", "chaos-out", "directory for report.json, history.json and (with -keep) logs")
 	flag.BoolVar(&cfg.Keep, "keep", false, "keep data and process logs under -out/work")
 	flag.StringVar(&cfg.EtcdBin, "etcd-bin", "", "etcd binary (default: built from go.etcd.io/etcd/server/v3)")
@@ -50,18 +54,39 @@ func run() int {
 	flag.DurationVar(&t.Jitter, "jitter", t.Jitter, "replicas' refresh.jitter")
 	flag.DurationVar(&t.FetchTimeout, "fetch-timeout", t.FetchTimeout, "replicas' refresh.fetch_timeout")
 	flag.DurationVar(&t.Margin, "margin", t.Margin, "replicas' refresh.margin")
+	flag.DurationVar(&t.Holdoff, "holdoff", t.Holdoff, "replicas' election.holdoff")
+	flag.DurationVar(&t.ReadWait, "read-wait", t.ReadWait, "replicas' refresh.read_wait (0: their default)")
+	flag.DurationVar(&t.InvalidateWait, "invalidate-wait", t.InvalidateWait, "replicas' refresh.invalidate_wait (0: their default)")
 	flag.Parse()
 	cfg.Timing = t
 
 	set := map[string]bool{}
 	flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	if *soak {
+		if !set["suite"] {
+			*suite = "all"
+		}
 		if !set["duration"] {
 			cfg.Duration = 30 * time.Minute
 		}
 		if !set["read-every"] {
 			cfg.ReadEvery = 100 * time.Millisecond
 		}
+	}
+	st, ok := chaos.Suites[*suite]
+	if !ok {
+		fmt.Fprintf(os.Stderr, "wxchaos: unknown suite %q (want core, production or all)\n", *suite)
+		return 2
+	}
+	cfg.Required, cfg.Pool = st.Required, st.Pool
+	if cfg.Duration == 0 {
+		cfg.Duration = st.Duration
+	}
+	if *unsafeOff != "" {
+		cfg.UnsafeOff = strings.Split(*unsafeOff, ",")
+	}
+	if *skipIntent && !slices.Contains(cfg.UnsafeOff, "intent") {
+		cfg.UnsafeOff = append(cfg.UnsafeOff, "intent")
 	}
 	if cfg.Seed == 0 {
 		cfg.Seed = time.Now().UnixNano() % 1_000_000
@@ -70,6 +95,8 @@ func run() int {
 	case "":
 	case "all":
 		cfg.Pool = chaos.AllKinds
+	case "none":
+		cfg.Pool = []string{}
 	default:
 		cfg.Pool = strings.Split(*faults, ",")
 	}
