@@ -64,7 +64,7 @@ func (r *Refresher) fetch(ctx context.Context, w worker, c Cred, t *term, snap t
 	in := tokenstore.Intent{Seq: snap.Seq() + 1, Node: r.cfg.Node, Started: start, Since: start, Reason: reason, Forced: force,
 		Foreign: reason == reasonDead && c.Token == "" && !r.cfg.Unsafe.NoForeign}
 	if snap.Intent != nil {
-		in.Since = snap.Intent.DoomedAt(0) // the earliest unfinished call still counts
+		in.Since = snap.Intent.Earliest() // the earliest unfinished call still counts
 	}
 	bctx, bcancel := context.WithTimeout(ctx, r.cfg.FetchTimeout)
 	intentRev, err := r.begin(bctx, w, c, snap, in)

@@ -265,11 +265,13 @@ func (r *Refresher) loop(ctx context.Context, w worker, c Cred) error {
 
 // refreshAt plans the refresh of a token that expires at exp.
 func (r *Refresher) refreshAt(c Cred, fetched, exp time.Time) time.Time {
+	var at time.Time
 	if c.Kind == KindStable {
 		// Normal mode rotates only inside the last Overlap.
-		return exp.Add(-r.cfg.Overlap/2 - r.jitter(c.Name)%(r.cfg.Overlap/4+1))
+		at = exp.Add(-r.cfg.Overlap/2 - r.jitter(c.Name)%(r.cfg.Overlap/4+1))
+	} else {
+		at = exp.Add(-r.cfg.Before - r.jitter(c.Name))
 	}
-	at := exp.Add(-r.cfg.Before - r.jitter(c.Name))
 	if lifetime := exp.Sub(fetched); at.Before(fetched.Add(lifetime/2)) && !r.cfg.Unsafe.NoShortScale {
 		// Short-lived tokens (tests, simulators): the refresh point scales
 		// down with the lifetime, never more than two fetches a lifetime.

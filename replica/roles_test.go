@@ -82,8 +82,8 @@ func TestLeastPrivilegeRoles(t *testing.T) {
 		cfg := bareConfig(node, etcd.URL)
 		cfg.Etcd.Username, cfg.Etcd.Password = user, config.NewSecret(password)
 		cfg.Election.Candidate = candidate
-		cfg.Refresh = config.Refresh{Before: 8 * time.Second, Jitter: time.Second, FetchTimeout: 5 * time.Second, Concurrency: 4,
-			Margin: time.Second, Overlap: 3 * time.Second}
+		cfg.Refresh = config.Refresh{Before: 8 * time.Second, Jitter: time.Second, FetchTimeout: 2 * time.Second, Concurrency: 4,
+			Margin: time.Second, Overlap: 12 * time.Second}
 		cfg.WeChat = config.WeChat{BaseURL: sim.URL, WeComBaseURL: sim.URL}
 		cfg.Apps = []config.App{{Name: "shop", Kind: config.KindClassic, AppID: appID,
 			Secret: config.NewSecret(secret), DailyBudget: 1000, Tickets: []string{config.TicketJSAPI}}}

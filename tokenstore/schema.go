@@ -74,14 +74,27 @@ type Intent struct {
 	Since time.Time `json:"since"`
 }
 
-// DoomedAt is the earliest instant the token published before in may die,
-// given WeChat's overlap: a call that started at in.Since may have minted.
-func (in Intent) DoomedAt(overlap time.Duration) time.Time {
-	since := in.Since
-	if since.IsZero() || in.Started.Before(since) {
-		since = in.Started
+// Earliest is the start of the earliest unfinished call this intent
+// stands for (its own start when it replaces none).
+func (in Intent) Earliest() time.Time {
+	if in.Since.IsZero() || in.Started.Before(in.Since) {
+		return in.Started
 	}
-	return since.Add(overlap)
+	return in.Since
+}
+
+// DoomedAt is the earliest instant the token published before in may die,
+// given WeChat's overlap: a call that started at Earliest may have minted,
+// and the previous token dies one overlap later. When in follows such an
+// unfinished call, its own mint makes the published token two tokens old,
+// which WeChat kills at once: it is doomed from in's start.
+func (in Intent) DoomedAt(overlap time.Duration) time.Time {
+	since := in.Earliest()
+	doomed := since.Add(overlap)
+	if since.Before(in.Started) && in.Started.Before(doomed) {
+		doomed = in.Started
+	}
+	return doomed
 }
 
 // Budget counts the fetches of one credential on one China-time day.
