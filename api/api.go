@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
 	"net/http"
 	"sync"
 	"time"
@@ -219,108 +218,6 @@ func (a *API) app(name string) (App, error) {
 		return app, &Error{Status: http.StatusNotFound, Code: "unknown_app", Message: fmt.Sprintf("unknown app %q", name)}
 	}
 	return app, nil
-}
-
-// usable returns the record of cred if it may be handed out now, and for
-// how many seconds. When it may not but a fetch is due or in flight, it
-// waits (at most ReadWait) for the new record rather than answer
-// no_credential: a planned swap, a WeCom token that is replaced only at its
-// expiry, a recovery after a leader died mid-fetch.
-func (a *API) usable(cred string) (tokenstore.Record, int64, error) {
-	rec, ok := a.cfg.Cache.Get(cred)
-	keep, serve := a.serve(rec, ok, a.cfg.Now())
-	if !serve && ok && a.cfg.ReadWait > 0 && a.cfg.Cache.Synced() && a.due(cred, rec) {
-		ctx, cancel := context.WithTimeout(context.Background(), a.cfg.ReadWait)
-		if next, err := a.cfg.Cache.Wait(ctx, cred, rec.Seq); err == nil {
-			rec = next
-			keep, serve = a.serve(rec, true, a.cfg.Now())
-		}
-		cancel()
-	}
-	if !serve {
-		a.m.misses.Inc()
-		msg := "no credential yet for " + cred
-		if ok {
-			msg = "the credential for " + cred + " expired and no newer one has arrived"
-		}
-		return rec, 0, &Error{Status: http.StatusServiceUnavailable, Code: "no_credential", Message: msg}
-	}
-	a.m.reads.Inc()
-	return rec, keep, nil
-}
-
-// due reports whether a new record for cred is on its way: a fetch is in
-// flight, or the planned refresh time has passed.
-func (a *API) due(cred string, rec tokenstore.Record) bool {
-	if _, ok := a.cfg.Cache.Intent(cred); ok {
-		return true
-	}
-	return !rec.RefreshAt.IsZero() && !a.cfg.Now().Before(rec.RefreshAt)
-}
-
-// serve decides whether rec may be handed out at now, and for how many
-// seconds the caller may keep it.
-func (a *API) serve(rec tokenstore.Record, ok bool, now time.Time) (int64, bool) {
-	margin := rec.Margin(a.cfg.Margin)
-	until := a.keepUntil(rec)
-	if ok && a.cfg.Cache.Synced() {
-		// A replica that follows etcd sees every fetch in flight: only
-		// one of those may doom the token early.
-		until = a.doomedAt(rec)
-	}
-	// Usable applies the margin to the expiry; until, when earlier, too.
-	if !ok || !rec.Usable(now, a.cfg.Margin) || (until.Before(rec.ExpiresAt) && !now.Add(margin).Before(until)) {
-		return 0, false
-	}
-	return a.keepFor(rec, now), true
-}
-
-// servable reports whether rec (ok: there is one) may be handed out at now.
-func (a *API) servable(rec tokenstore.Record, ok bool, now time.Time) bool {
-	// A replica that does not follow etcd cannot know whether the planned
-	// refresh happened: past it plus the overlap, the token may be dead.
-	if ok && !a.cfg.Cache.Synced() && !now.Add(a.cfg.Margin).Before(a.keepUntil(rec)) {
-		return false
-	}
-	return ok && rec.Usable(now, a.cfg.Margin)
-}
-
-// keepFor is how many seconds a caller may keep rec: never past its expiry,
-// nor past the planned refresh plus WeChat's overlap, nor past the earliest
-// death a fetch in flight may cause, less the margin; and never longer than
-// the overlap less the margin, so that a fetch that starts after this read
-// cannot kill the token while the caller still holds it.
-func (a *API) keepFor(rec tokenstore.Record, now time.Time) int64 {
-	margin := rec.Margin(a.cfg.Margin)
-	until := a.keepUntil(rec)
-	if d := a.doomedAt(rec); d.Before(until) {
-		until = d
-	}
-	if cap := now.Add(a.cfg.Overlap); cap.Before(until) {
-		until = cap
-	}
-	secs := math.Floor(until.Add(-margin).Sub(now).Seconds())
-	return max(int64(secs), 0)
-}
-
-// doomedAt is the earliest instant rec may die because of a fetch in
-// flight (an intent), or its expiry when none is known.
-func (a *API) doomedAt(rec tokenstore.Record) time.Time {
-	if !a.cfg.IgnoreIntents {
-		if in, ok := a.cfg.Cache.Intent(rec.Cred); ok {
-			if d := in.DoomedAt(a.cfg.Overlap); d.Before(rec.ExpiresAt) {
-				return d
-			}
-		}
-	}
-	return rec.ExpiresAt
-}
-
-// keepUntil is the earlier of rec's expiry and its planned refresh plus
-// WeChat's overlap: the last instant rec is surely valid if nothing
-// refreshes it early. A replica cut off from etcd serves no longer.
-func (a *API) keepUntil(rec tokenstore.Record) time.Time {
-	return rec.KeepUntil(a.cfg.Overlap) // the rule the token file follows too
 }
 
 // Token returns the current access token of app from the cache. It never
