@@ -110,4 +110,3 @@ func (a *API) doomedAt(rec tokenstore.Record) time.Time {
 func (a *API) keepUntil(rec tokenstore.Record) time.Time {
 	return rec.KeepUntil(a.cfg.Overlap) // the rule the token file follows too
 }
-

@@ -55,4 +55,3 @@ func relay(ch chan uint64, seq uint64) {
 		}
 	}
 }
-
