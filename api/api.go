@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,6 +35,10 @@ type App struct {
 	AppID   string   // shown in status and signatures, never the secret
 	Tickets []string // enabled ticket types
 	Budget  int      // fetches per China-time day, shown in status
+	// ExposeTicket serves the raw tickets on GET /v1/apps/{app}/ticket/{type};
+	// otherwise that route answers 404 unknown_ticket and the tickets serve
+	// only the JS-SDK signature, inside the replica.
+	ExposeTicket bool
 }
 
 // Route is an extra handler on the API's mux, with a Go 1.22 mux pattern
@@ -59,6 +64,11 @@ type Config struct {
 	Overlap time.Duration
 	// InvalidateWait bounds how long an invalidation waits for the new token.
 	InvalidateWait time.Duration
+	// ReportLimit, if set, is asked before a report that would make the
+	// leader refresh cred is written (once per record on this replica, not
+	// per caller); false refuses it with 429 rate_limited and Retry-After.
+	// ctx is the request's (the caller is in it). See access.Limiter.
+	ReportLimit func(ctx context.Context, cred string) (retryAfter time.Duration, ok bool)
 	// Leader names the current leader, for status.
 	Leader  func(ctx context.Context) (string, error)
 	Metrics []MetricsWriter
@@ -162,6 +172,9 @@ type Error struct {
 	Status  int    `json:"-"`
 	Code    string `json:"code"`
 	Message string `json:"message"`
+	// RetryAfter, if positive, is sent as Retry-After (whole seconds,
+	// rounded up); a 503 without it says 1.
+	RetryAfter time.Duration `json:"-"`
 }
 
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
@@ -173,7 +186,10 @@ func WriteError(w http.ResponseWriter, err error) {
 	if !errors.As(err, &e) {
 		e = &Error{Status: http.StatusInternalServerError, Code: "internal", Message: err.Error()}
 	}
-	if e.Status == http.StatusServiceUnavailable {
+	switch {
+	case e.RetryAfter > 0:
+		w.Header().Set("Retry-After", strconv.FormatInt(int64((e.RetryAfter+time.Second-1)/time.Second), 10))
+	case e.Status == http.StatusServiceUnavailable:
 		w.Header().Set("Retry-After", "1")
 	}
 	writeError(w, e.Status, e.Code, e.Message)
@@ -285,6 +301,11 @@ func (a *API) Ticket(app, typ string) (TicketResponse, error) {
 }
 
 func (a *API) getTicket(w http.ResponseWriter, r *http.Request) {
+	if app, ok := a.apps[r.PathValue("app")]; ok && !app.ExposeTicket {
+		WriteError(w, &Error{Status: http.StatusNotFound, Code: "unknown_ticket",
+			Message: fmt.Sprintf("app %q does not expose its tickets (expose_ticket: true); the JS-SDK signature uses them inside the replica", app.Name)})
+		return
+	}
 	resp, err := a.Ticket(r.PathValue("app"), r.PathValue("type"))
 	if err != nil {
 		WriteError(w, err)
@@ -322,6 +343,10 @@ func (a *API) Invalidate(ctx context.Context, app, token string) (TokenResponse,
 		ctx, cancel := context.WithTimeout(ctx, a.cfg.InvalidateWait)
 		defer cancel()
 		call, err := a.report(ctx, cred, cur.Seq)
+		var limited *Error
+		if errors.As(err, &limited) {
+			return TokenResponse{}, limited
+		}
 		if err != nil {
 			a.log.Warn("record invalidation report", "cred", cred, "seq", cur.Seq, "err", err)
 			return TokenResponse{}, &Error{Status: http.StatusServiceUnavailable, Code: "etcd_unavailable", Message: "cannot record the report: etcd unreachable"}
@@ -365,6 +390,12 @@ type reportCall struct {
 // closes if the leader rejects the report.
 func (a *API) report(ctx context.Context, cred string, seq uint64) (*reportCall, error) {
 	key := reportKey{cred, seq}
+	if _, pending := a.reported.Load(key); !pending && a.cfg.ReportLimit != nil {
+		if wait, ok := a.cfg.ReportLimit(ctx, cred); !ok {
+			return nil, &Error{Status: http.StatusTooManyRequests, Code: "rate_limited", RetryAfter: wait,
+				Message: "too many reports of a dead token for " + cred + " (by this caller or for this credential): retry later"}
+		}
+	}
 	c := &reportCall{done: make(chan struct{}), rejected: make(chan struct{})}
 	if v, loaded := a.reported.LoadOrStore(key, c); loaded {
 		c = v.(*reportCall)
@@ -406,10 +437,9 @@ func (a *API) invalidate(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, err)
 		return
 	}
-	var req InvalidateRequest
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
-	if err := dec.Decode(&req); err != nil || req.AccessToken == "" {
-		writeError(w, http.StatusBadRequest, "bad_request", `body must be JSON {"access_token":"..."} of at most 4 KiB`)
+	req, err := ParseInvalidate(http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
+		WriteError(w, err)
 		return
 	}
 	resp, err := a.Invalidate(r.Context(), r.PathValue("app"), req.AccessToken)
