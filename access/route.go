@@ -123,7 +123,10 @@ func split(r *http.Request, segs *[maxSegs]string) (n int, more bool) {
 		if n == maxSegs {
 			return n, true
 		}
-		seg, rest, found := strings.Cut(p, "/")
+		seg, rest, found := p, "", false
+		if i := strings.IndexByte(p, '/'); i >= 0 {
+			seg, rest, found = p[:i], p[i+1:], true
+		}
 		if escaped {
 			if u, err := url.PathUnescape(seg); err == nil {
 				seg = u

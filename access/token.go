@@ -2,7 +2,7 @@ package access
 
 import (
 	"crypto/sha256"
-	"crypto/subtle"
+	"encoding/binary"
 	"strings"
 )
 
@@ -43,9 +43,19 @@ func (g *Guard) matchToken(sum *[sha256.Size]byte) int {
 	match := -1
 	for i := range g.clients {
 		c := &g.clients[i]
-		if c.hasToken && subtle.ConstantTimeCompare(sum[:], c.sum[:]) == 1 {
+		if c.hasToken && equal(sum, &c.sum) {
 			match = i
 		}
 	}
 	return match
+}
+
+// equal compares two hashes in constant time, eight bytes at a time: the
+// time taken does not depend on where they differ.
+func equal(a, b *[sha256.Size]byte) bool {
+	var diff uint64
+	for i := 0; i < sha256.Size; i += 8 {
+		diff |= binary.LittleEndian.Uint64(a[i:]) ^ binary.LittleEndian.Uint64(b[i:])
+	}
+	return diff == 0
 }
