@@ -33,10 +33,12 @@ type Source interface {
 
 var _ Source = (*tokenstore.Cache)(nil)
 
-// File asks for the credential Cred ("app/token") to be kept in Path.
+// File asks for the credential Cred ("app/token") to be kept in Path,
+// with permission Mode (0 means the package's Mode).
 type File struct {
 	Cred string
 	Path string
+	Mode os.FileMode
 }
 
 // Config configures a Sink.
@@ -126,7 +128,11 @@ func (s *Sink) sync(written map[string]uint64) bool {
 		if seq, done := written[f.Path]; done && seq >= rec.Seq {
 			continue
 		}
-		if err := Write(f.Path, []byte(rec.Value)); err != nil {
+		mode := f.Mode
+		if mode == 0 {
+			mode = Mode
+		}
+		if err := WriteMode(f.Path, []byte(rec.Value), mode); err != nil {
 			s.log.Error("write token file", "cred", f.Cred, "path", f.Path, "err", err)
 			ok = false
 			continue
@@ -141,7 +147,10 @@ func (s *Sink) sync(written map[string]uint64) bool {
 // temporary file in the same directory, sets mode 0640, syncs it, renames it
 // over path and syncs the directory. On error path is unchanged and the
 // temporary file is gone.
-func Write(path string, data []byte) (err error) {
+func Write(path string, data []byte) error { return WriteMode(path, data, Mode) }
+
+// WriteMode is Write with the file's permission mode.
+func WriteMode(path string, data []byte, mode os.FileMode) (err error) {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
@@ -158,7 +167,7 @@ func Write(path string, data []byte) (err error) {
 	if _, err = f.Write(data); err != nil {
 		return err
 	}
-	if err = f.Chmod(Mode); err != nil {
+	if err = f.Chmod(mode); err != nil {
 		return err
 	}
 	if err = f.Sync(); err != nil {
