@@ -39,6 +39,8 @@ type env struct {
 	mu   sync.Mutex
 	reps []*rep
 	logs *syncBuffer
+	// options, if set, edits the Options of every replica started.
+	options func(*replica.Options)
 }
 
 // rep is one running replica.
@@ -122,8 +124,12 @@ func (e *env) start(cfg *config.Config, wrap func(refresher.Fetcher) refresher.F
 	log := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	// WXTOKEN_BREAK_INTENT=1 runs the suite on the deliberately broken
 	// build (no intent, no fence), to show which tests catch it.
-	r, err := replica.New(replica.Options{Config: cfg, Logger: log, Etcd: c, Fetcher: f,
-		SkipIntent: os.Getenv("WXTOKEN_BREAK_INTENT") == "1"})
+	opts := replica.Options{Config: cfg, Logger: log, Etcd: c, Fetcher: f,
+		SkipIntent: os.Getenv("WXTOKEN_BREAK_INTENT") == "1"}
+	if e.options != nil {
+		e.options(&opts)
+	}
+	r, err := replica.New(opts)
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -123,6 +123,14 @@ func (l *listeners) serve(cfg *config.Config, h, metrics http.Handler, log *slog
 	return out
 }
 
+// MetricsAddr is the address metrics_listen listens on, or "".
+func (r *Replica) MetricsAddr() string {
+	if r.lns == nil || r.lns.metrics == nil {
+		return ""
+	}
+	return r.lns.metrics.Addr().String()
+}
+
 // close closes every listener and removes the unix socket.
 func (l *listeners) close() {
 	if l.tcp != nil {
