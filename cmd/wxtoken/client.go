@@ -20,9 +20,9 @@ import (
 type clientFlags struct {
 	addr      string
 	tokenFile string
-	json    bool
-	quiet   bool
-	timeout time.Duration
+	json      bool
+	quiet     bool
+	timeout   time.Duration
 }
 
 func newClientFlags(name string, stderr io.Writer, quiet bool) (*flag.FlagSet, *clientFlags) {
