@@ -36,10 +36,15 @@ const (
 	DefaultReadTimeout               = 30 * time.Second
 	DefaultWriteTimeout              = 30 * time.Second
 	DefaultMaxConns                  = 1024
-	DefaultReportsClient             = 10 // report-triggered refreshes per client per minute
-	DefaultReportsCred               = 4  // report-triggered refreshes per credential per minute
-	MinClientToken                   = 16 // bytes: a shorter token_file is refused
-	maxUnixPath                      = 104
+	// DefaultReportsClient and DefaultReportsCred are the reports of a
+	// current token (each may make the leader refresh) allowed per minute
+	// per client and per credential. A client alone cannot use up a
+	// credential's reports, so others' reports of a token that really died
+	// still get through.
+	DefaultReportsClient = 3
+	DefaultReportsCred   = 6
+	MinClientToken       = 16 // bytes: a shorter token_file is refused
+	maxUnixPath          = 104
 )
 
 // Access says who may reach the API and over what. Its keys are at the top
@@ -47,7 +52,7 @@ const (
 type Access struct {
 	// ListenUnix ("listen_unix") is an optional unix socket the API also
 	// listens on, created with SocketMode ("socket_mode", octal string,
-	// default "0660") and, if SocketGroup ("socket_group", a name or a
+	// default "0660"; 0 means the default) and, if SocketGroup ("socket_group", a name or a
 	// numeric gid) is set, given to that group. A relative path is taken
 	// relative to the config file. The socket is removed on stop.
 	ListenUnix  string
@@ -107,7 +112,7 @@ type Client struct {
 	Allow       []string // "allow": Actions
 }
 
-// HTTP bounds the API's connections ("http").
+// HTTP bounds the API's connections ("http"). Zero means the default.
 type HTTP struct {
 	ReadTimeout  time.Duration // "read_timeout": a whole request, body included; default 30s
 	WriteTimeout time.Duration // "write_timeout": an answer (the proxy sets its own); default 30s
@@ -115,7 +120,8 @@ type HTTP struct {
 }
 
 // ReportLimit bounds reports of a dead token that would trigger a refresh
-// ("report_limit"), in reports per minute (and as many at once).
+// ("report_limit"), in reports per minute (and as many at once). Zero means
+// the default.
 type ReportLimit struct {
 	PerClient     int // "per_client": per client (anonymous: per remote address); default 10
 	PerCredential int // "per_credential": per credential, whoever reports; default 4
@@ -133,6 +139,6 @@ type AppAccess struct {
 	// and that route answers 404 unknown_ticket.
 	ExposeTicket bool
 	// TokenFileMode ("token_file_mode", octal string) is the permission of
-	// TokenFile. Default "0640".
+	// TokenFile. Default "0640" (also for 0).
 	TokenFileMode os.FileMode
 }

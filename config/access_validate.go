@@ -100,20 +100,18 @@ func (p *problems) access(c *Config) {
 			p.addf(fmt.Sprintf("allowed_hosts[%d]", i), "bad host name %q (want a name without scheme or port)", h)
 		}
 	}
-	if a.HTTP.ReadTimeout <= 0 {
-		p.addf("http.read_timeout", "%v is not positive", a.HTTP.ReadTimeout)
-	}
-	if a.HTTP.WriteTimeout <= 0 {
-		p.addf("http.write_timeout", "%v is not positive", a.HTTP.WriteTimeout)
-	}
-	if a.HTTP.MaxConns < 1 {
-		p.addf("http.max_conns", "%d is less than 1", a.HTTP.MaxConns)
-	}
-	if a.ReportLimit.PerClient < 1 {
-		p.addf("report_limit.per_client", "%d is less than 1", a.ReportLimit.PerClient)
-	}
-	if a.ReportLimit.PerCredential < 1 {
-		p.addf("report_limit.per_credential", "%d is less than 1", a.ReportLimit.PerCredential)
+	// Zero means the default (a Config built in code leaves them zero).
+	for _, d := range []struct {
+		field string
+		v     int64
+	}{
+		{"http.read_timeout", int64(a.HTTP.ReadTimeout)}, {"http.write_timeout", int64(a.HTTP.WriteTimeout)},
+		{"http.max_conns", int64(a.HTTP.MaxConns)},
+		{"report_limit.per_client", int64(a.ReportLimit.PerClient)}, {"report_limit.per_credential", int64(a.ReportLimit.PerCredential)},
+	} {
+		if d.v < 0 {
+			p.addf(d.field, "is negative (0 or absent: the default)")
+		}
 	}
 	if err := c.ExposureError(); err != nil {
 		*p = append(*p, err)
