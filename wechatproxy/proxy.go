@@ -197,42 +197,6 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// readBody holds r's body, within MaxBody and the budget. It returns the
-// body, the bytes of budget held (to give back when the call is done) and
-// whether to go on; if not, it has answered.
-func (p *Proxy) readBody(w http.ResponseWriter, r *http.Request) ([]byte, int64, bool) {
-	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
-		return nil, 0, true
-	}
-	want := r.ContentLength
-	if want < 0 {
-		want = p.maxBody
-	}
-	if !p.bodies.take(want) {
-		w.Header().Set("Retry-After", "1")
-		api.WriteError(w, &api.Error{Status: http.StatusServiceUnavailable, Code: "proxy_busy",
-			Message: "the proxy holds as many request bodies as it may at once: retry shortly"})
-		return nil, 0, false
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, p.maxBody))
-	var mbe *http.MaxBytesError
-	switch {
-	case errors.As(err, &mbe):
-		p.tooLarge(w)
-		return nil, want, false
-	case err != nil:
-		api.WriteError(w, &api.Error{Status: http.StatusBadRequest, Code: "bad_request", Message: "cannot read the request body"})
-		return nil, want, false
-	}
-	held := int64(cap(body))
-	if held < want {
-		p.bodies.give(want - held)
-	} else {
-		held = want
-	}
-	return body, held, true
-}
-
 // outgoing builds the request to WeChat: the same method, the target
 // (path under the app's base, the caller's query without access_token: the
 // Transport puts the app's in), end-to-end headers but the caller's
