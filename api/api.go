@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
@@ -34,6 +35,10 @@ type App struct {
 	AppID   string   // shown in status and signatures, never the secret
 	Tickets []string // enabled ticket types
 	Budget  int      // fetches per China-time day, shown in status
+	// ExposeTicket serves the raw tickets on GET /v1/apps/{app}/ticket/{type};
+	// otherwise that route answers 404 unknown_ticket and the tickets serve
+	// only the JS-SDK signature, inside the replica.
+	ExposeTicket bool
 }
 
 // Route is an extra handler on the API's mux, with a Go 1.22 mux pattern
@@ -66,6 +71,11 @@ type Config struct {
 	// IgnoreIntents makes reads ignore fetches in flight when bounding how
 	// long a token may be kept. Only the fault suite sets it.
 	IgnoreIntents bool
+	// ReportLimit, if set, is asked before a report that would make the
+	// leader refresh cred is written (once per record on this replica, not
+	// per caller); false refuses it with 429 rate_limited and Retry-After.
+	// ctx is the request's (the caller is in it). See access.Limiter.
+	ReportLimit func(ctx context.Context, cred string) (retryAfter time.Duration, ok bool)
 	// Leader names the current leader, for status.
 	Leader func(ctx context.Context) (string, error)
 	// Registerer receives the API's collectors, and Gatherer is what GET
@@ -189,6 +199,9 @@ type Error struct {
 	Status  int    `json:"-"`
 	Code    string `json:"code"`
 	Message string `json:"message"`
+	// RetryAfter, if positive, is sent as Retry-After (whole seconds,
+	// rounded up); a 503 without it says 1.
+	RetryAfter time.Duration `json:"-"`
 }
 
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
@@ -200,7 +213,10 @@ func WriteError(w http.ResponseWriter, err error) {
 	if !errors.As(err, &e) {
 		e = &Error{Status: http.StatusInternalServerError, Code: "internal", Message: err.Error()}
 	}
-	if e.Status == http.StatusServiceUnavailable {
+	switch {
+	case e.RetryAfter > 0:
+		w.Header().Set("Retry-After", strconv.FormatInt(int64((e.RetryAfter+time.Second-1)/time.Second), 10))
+	case e.Status == http.StatusServiceUnavailable:
 		w.Header().Set("Retry-After", "1")
 	}
 	writeError(w, e.Status, e.Code, e.Message)
@@ -271,6 +287,11 @@ func (a *API) Ticket(app, typ string) (TicketResponse, error) {
 }
 
 func (a *API) getTicket(w http.ResponseWriter, r *http.Request) {
+	if app, ok := a.apps[r.PathValue("app")]; ok && !app.ExposeTicket {
+		WriteError(w, &Error{Status: http.StatusNotFound, Code: "unknown_ticket",
+			Message: fmt.Sprintf("app %q does not expose its tickets (expose_ticket: true); the JS-SDK signature uses them inside the replica", app.Name)})
+		return
+	}
 	resp, err := a.Ticket(r.PathValue("app"), r.PathValue("type"))
 	if err != nil {
 		WriteError(w, err)
@@ -323,10 +344,9 @@ func (a *API) invalidate(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, err)
 		return
 	}
-	var req InvalidateRequest
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
-	if err := dec.Decode(&req); err != nil || req.AccessToken == "" {
-		writeError(w, http.StatusBadRequest, "bad_request", `body must be JSON {"access_token":"..."} of at most 4 KiB`)
+	req, err := ParseInvalidate(http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
+		WriteError(w, err)
 		return
 	}
 	resp, err := a.Invalidate(r.Context(), r.PathValue("app"), req.AccessToken)

@@ -38,10 +38,18 @@ type reportCall struct {
 // report records, once per replica, that the record seq of cred failed,
 // and waits, bounded by ctx, until a newer record is cached or the leader
 // rejects the report (the token still works): either way the caller then
-// answers with the current token. Errors are *Error: etcd_unavailable,
-// refresh_pending.
+// answers with the current token. Errors are *Error: rate_limited,
+// etcd_unavailable, refresh_pending.
 func (a *API) report(ctx context.Context, cred string, seq uint64) error {
 	key := reportKey{cred, seq}
+	if _, pending := a.reported.Load(key); !pending && a.cfg.ReportLimit != nil {
+		// Only a report that would reach the leader counts against the
+		// caller's and the credential's limits.
+		if wait, ok := a.cfg.ReportLimit(ctx, cred); !ok {
+			return &Error{Status: http.StatusTooManyRequests, Code: "rate_limited", RetryAfter: wait,
+				Message: "too many reports of a dead token for " + cred + " (by this caller or for this credential): retry later"}
+		}
+	}
 	c := a.joinReport(key)
 	defer a.leaveReport(key, c)
 	var err error

@@ -195,6 +195,7 @@ func invalidate(ctx context.Context, hc *http.Client, base, app, token string) (
 	if err != nil {
 		return "", err
 	}
+	req.Header.Set("Content-Type", "application/json")
 	resp, err := hc.Do(req)
 	if err != nil {
 		return "", fmt.Errorf("invalidate: %w", err)

@@ -9,7 +9,9 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
+	"time"
 )
 
 // Codes of the replica's errors, the values of Error.Code that callers may
@@ -21,7 +23,11 @@ const (
 	CodeRefreshPending  = "refresh_pending"  // an invalidation's refresh did not arrive in time
 	CodeEtcdUnavailable = "etcd_unavailable" // the replica cannot record an invalidation
 	CodeBadRequest      = "bad_request"
-	CodeBadURL          = "bad_url" // a JS-SDK page URL the replica refuses
+	CodeBadURL          = "bad_url"       // a JS-SDK page URL the replica refuses
+	CodeForbiddenURL    = "forbidden_url" // a JS-SDK page whose host is not among the app's jssdk_domains
+	CodeUnauthorized    = "unauthorized"  // no credentials, or a token no client has
+	CodeForbidden       = "forbidden"     // this client may not do that, or not for that app
+	CodeRateLimited     = "rate_limited"  // too many reports of dead tokens: retry after Error.RetryAfter
 )
 
 // Error is an error answer of the replica.
@@ -29,6 +35,8 @@ type Error struct {
 	Status  int    // HTTP status
 	Code    string // stable code, such as CodeUnknownApp
 	Message string // for people
+	// RetryAfter is the answer's Retry-After (503, 429), or 0.
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
@@ -58,6 +66,9 @@ func (c *Client) call(ctx context.Context, method, path string, in, out any) err
 		return err
 	}
 	req.Header.Set("Accept", "application/json")
+	if c.auth != nil {
+		req.Header["Authorization"] = c.auth // net/http only reads it
+	}
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
@@ -77,7 +88,11 @@ func (c *Client) call(ctx context.Context, method, path string, in, out any) err
 		return c.unreachable(err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return answerError(resp.StatusCode, data)
+		e := answerError(resp.StatusCode, data)
+		if secs, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && secs > 0 {
+			e.RetryAfter = time.Duration(secs) * time.Second
+		}
+		return e
 	}
 	if err := json.Unmarshal(data, out); err != nil {
 		return fmt.Errorf("%w at %s: bad answer: %v", ErrUnreachable, c.base, err)

@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -32,11 +33,18 @@ const (
 
 // Config configures a Client.
 type Config struct {
-	// BaseURL is the replica's API, such as "http://127.0.0.1:8417".
-	// Default DefaultBaseURL.
+	// BaseURL is the replica's API, such as "http://127.0.0.1:8417",
+	// "https://wxtoken.internal:8417", or "unix:///run/wxtoken/api.sock"
+	// for its unix socket (listen_unix). Default DefaultBaseURL.
 	BaseURL string
-	// HTTPClient makes the requests to the replica. Default: a client with
-	// DefaultTimeout.
+	// Token, if set, is sent as "Authorization: Bearer <Token>" on every
+	// request: the replica's clients key token_file or token_sha256.
+	// Over the network use https://, or the token crosses it in the clear.
+	Token string
+	// HTTPClient makes the requests to the replica (set its Transport's
+	// TLSClientConfig for a private CA or a client certificate). Default: a
+	// client with DefaultTimeout. With a unix: BaseURL its Transport is
+	// replaced by one that dials the socket.
 	HTTPClient *http.Client
 	// Now is the clock that decides when a cached token is stale. Default:
 	// time.Now, read through the monotonic clock.
@@ -62,6 +70,7 @@ type Token struct {
 type Client struct {
 	base string
 	hc   *http.Client
+	auth []string         // the Authorization header's value, or nil
 	now  func() time.Time // nil: the timer fast path
 	// afterFunc arms the staleness timers; tests replace it.
 	afterFunc func(time.Duration, func()) *time.Timer
@@ -106,17 +115,46 @@ func New(cfg Config) (*Client, error) {
 		base = DefaultBaseURL
 	}
 	u, err := url.Parse(base)
+	if err == nil && u.Scheme == "unix" && u.Path != "" && u.Host == "" {
+		return newUnix(cfg, u.Path)
+	}
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
-		return nil, fmt.Errorf("client: bad BaseURL %q (want http://host:port)", base)
+		return nil, fmt.Errorf("client: bad BaseURL %q (want http://host:port, https://host:port or unix:///path)", base)
 	}
 	hc := cfg.HTTPClient
 	if hc == nil {
 		hc = &http.Client{Timeout: DefaultTimeout}
 	}
-	c := &Client{base: strings.TrimRight(base, "/"), hc: hc, now: cfg.Now, afterFunc: time.AfterFunc}
+	return build(cfg, strings.TrimRight(base, "/"), hc), nil
+}
+
+// newUnix returns a Client that reaches the replica over its unix socket.
+func newUnix(cfg Config, path string) (*Client, error) {
+	hc := &http.Client{Timeout: DefaultTimeout}
+	if cfg.HTTPClient != nil {
+		copied := *cfg.HTTPClient
+		hc = &copied
+	}
+	var d net.Dialer
+	hc.Transport = &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return d.DialContext(ctx, "unix", path)
+		},
+		MaxIdleConnsPerHost: 16,
+		IdleConnTimeout:     90 * time.Second,
+	}
+	// The host name is only for the Host header: any name serves.
+	return build(cfg, "http://localhost", hc), nil
+}
+
+func build(cfg Config, base string, hc *http.Client) *Client {
+	c := &Client{base: base, hc: hc, now: cfg.Now, afterFunc: time.AfterFunc}
+	if cfg.Token != "" {
+		c.auth = []string{"Bearer " + cfg.Token}
+	}
 	m := map[string]*slot{}
 	c.slots.Store(&m)
-	return c, nil
+	return c
 }
 
 // BaseURL is the replica's API base URL, without a trailing slash.

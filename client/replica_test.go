@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/wxtoken/wxtoken/client"
+	"github.com/wxtoken/wxtoken/config"
 	"github.com/wxtoken/wxtoken/fetcher/wechattest"
 	"github.com/wxtoken/wxtoken/internal/replicatest"
 	"github.com/wxtoken/wxtoken/jssdk"
@@ -91,7 +92,9 @@ func TestTransportAgainstReplica(t *testing.T) {
 }
 
 func TestClientAgainstReplica(t *testing.T) {
-	env := replicatest.Start(t, replicatest.Options{})
+	env := replicatest.Start(t, replicatest.Options{Edit: func(c *config.Config) {
+		c.Apps[0].JSSDKDomains = []string{"shop.example.com"}
+	}})
 	ctx := context.Background()
 	c, err := client.New(client.Config{BaseURL: env.URL})
 	if err != nil {
@@ -137,6 +140,10 @@ func TestClientAgainstReplica(t *testing.T) {
 	_, err = c.Signature(ctx, replicatest.App, "https://shop.example.com/pay#frag")
 	if !errors.As(err, &ae) || ae.Code != client.CodeBadURL {
 		t.Errorf("Signature(fragment): got %v, want bad_url", err)
+	}
+	_, err = c.Signature(ctx, replicatest.App, "https://evil.example/pay")
+	if !errors.As(err, &ae) || ae.Code != client.CodeForbiddenURL || ae.Status != http.StatusForbidden {
+		t.Errorf("Signature(foreign host): got %v, want 403 forbidden_url", err)
 	}
 
 	st, err := c.Status(ctx)

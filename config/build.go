@@ -16,6 +16,7 @@ type builder struct {
 	dir       string
 	lookupEnv func(string) (string, bool)
 	errs      []error
+	warnings  []string // access.go
 }
 
 func (b *builder) fail(field string, err error) {
@@ -55,6 +56,7 @@ func (b *builder) build(r *rawConfig) *Config {
 		WeChat: WeChat{
 			BaseURL:      strings.TrimRight(orDefault(r.WeChat.BaseURL, DefaultBaseURL), "/"),
 			WeComBaseURL: strings.TrimRight(orDefault(r.WeChat.WeComBaseURL, DefaultWeComBaseURL), "/"),
+			InsecureHTTP: r.WeChat.InsecureHTTP,
 		},
 	}
 	b.security(r, c)
@@ -75,8 +77,10 @@ func (b *builder) build(r *rawConfig) *Config {
 			DailyBudget: intOrDefault(ra.DailyBudget, DefaultDailyBudget),
 			Tickets:     ra.Tickets,
 			TokenFile:   b.path(ra.TokenFile),
+			AppAccess:   b.appAccess(field, ra.TokenFile, &ra.rawAppAccess),
 		})
 	}
+	c.Access = b.access(&r.rawAccess)
 	return c
 }
 
@@ -134,6 +138,7 @@ func (b *builder) secret(field, fileField string, value, file *string) Secret {
 			b.fail(fileField, err) // *fs.PathError: names the path, not the content
 			return Secret{}
 		}
+		b.private(fileField, path)
 		s := strings.TrimRight(string(data), "\r\n")
 		if s == "" {
 			b.fail(fileField, fmt.Errorf("file %s is empty", path))

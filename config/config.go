@@ -87,6 +87,7 @@ type Config struct {
 	Refresh    Refresh
 	WeChat     WeChat // "wechat"
 	Apps       []App
+	Access     // listen_unix, tls, clients, ...: access.go
 }
 
 // Etcd says where the cluster state lives ("etcd").
@@ -145,6 +146,11 @@ type Refresh struct {
 type WeChat struct {
 	BaseURL      string // "base_url": mp and mini-program calls; default DefaultBaseURL
 	WeComBaseURL string // "wecom_base_url": WeCom calls; default DefaultWeComBaseURL
+	// InsecureHTTP ("insecure_http") allows an http:// base URL to a host
+	// that is not loopback (a simulator on a private network); otherwise
+	// one is refused, since the app secrets would cross the network in the
+	// clear.
+	InsecureHTTP bool
 }
 
 // App is one credential to keep fresh (an item of "apps").
@@ -159,6 +165,7 @@ type App struct {
 	// holding the app's current token (the bare value, mode 0640, replaced
 	// atomically). A relative path is taken relative to the config file.
 	TokenFile string
+	AppAccess // jssdk_domains, expose_ticket, token_file_mode: access.go
 }
 
 // App returns the app named name and whether there is one.

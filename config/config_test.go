@@ -51,6 +51,17 @@ apps:
     secret: literal-${CRM_PART}-tail
 `
 
+// defaultAccess and defaultAppAccess are what Parse fills in for absent
+// access keys.
+var (
+	defaultAccess = Access{
+		SocketMode:  DefaultSocketMode,
+		HTTP:        HTTP{ReadTimeout: DefaultReadTimeout, WriteTimeout: DefaultWriteTimeout, MaxConns: DefaultMaxConns},
+		ReportLimit: ReportLimit{PerClient: DefaultReportsClient, PerCredential: DefaultReportsCred},
+	}
+	defaultAppAccess = AppAccess{TokenFileMode: DefaultTokenFileMode}
+)
+
 func env(m map[string]string) func(string) (string, bool) {
 	return func(k string) (string, bool) {
 		v, ok := m[k]
@@ -106,10 +117,11 @@ func TestParseDesignExample(t *testing.T) {
 			ReportInterval: time.Minute,
 		},
 		WeChat: WeChat{BaseURL: "https://api.weixin.qq.com", WeComBaseURL: "https://qyapi.weixin.qq.com"},
+		Access: defaultAccess,
 		Apps: []App{
-			{Name: "shop", Kind: KindClassic, AppID: "wx0123456789abcdef", Secret: NewSecret("shop-secret"), DailyBudget: 1000, Tickets: []string{"jsapi", "wx_card"}},
-			{Name: "mini", Kind: KindStable, AppID: "wxfedcba9876543210", Secret: NewSecret("mini-secret"), DailyBudget: 5000},
-			{Name: "crm", Kind: KindWeCom, AppID: "ww0123456789abcdef", Secret: NewSecret("literal-middle-tail"), DailyBudget: 1000},
+			{Name: "shop", Kind: KindClassic, AppID: "wx0123456789abcdef", Secret: NewSecret("shop-secret"), DailyBudget: 1000, Tickets: []string{"jsapi", "wx_card"}, AppAccess: defaultAppAccess},
+			{Name: "mini", Kind: KindStable, AppID: "wxfedcba9876543210", Secret: NewSecret("mini-secret"), DailyBudget: 5000, AppAccess: defaultAppAccess},
+			{Name: "crm", Kind: KindWeCom, AppID: "ww0123456789abcdef", Secret: NewSecret("literal-middle-tail"), DailyBudget: 1000, AppAccess: defaultAppAccess},
 		},
 	}
 	if !reflect.DeepEqual(got, want) {
@@ -150,9 +162,10 @@ func TestParseDefaults(t *testing.T) {
 			ReportInterval: time.Minute,
 		},
 		WeChat: WeChat{BaseURL: "https://api.weixin.qq.com", WeComBaseURL: "https://qyapi.weixin.qq.com"},
+		Access: defaultAccess,
 	}
 	withApp := *want
-	withApp.Apps = []App{{Name: "a", Kind: KindStable, AppID: "wx1", Secret: NewSecret("s"), DailyBudget: 1000}}
+	withApp.Apps = []App{{Name: "a", Kind: KindStable, AppID: "wx1", Secret: NewSecret("s"), DailyBudget: 1000, AppAccess: defaultAppAccess}}
 	withSlash := *want
 	withSlash.WeChat = WeChat{BaseURL: "http://127.0.0.1:9000/sim", WeComBaseURL: "http://127.0.0.1:9000"}
 

@@ -16,17 +16,18 @@ import (
 // so that a bad one is reported with its field; pointers tell an absent key
 // from a zero value.
 type rawConfig struct {
-	Node       string        `yaml:"node"`
-	Listen     string        `yaml:"listen"`
-	Advertise  string        `yaml:"advertise"`
-	DataDir    string        `yaml:"data_dir"`
-	LogLevel   string        `yaml:"log_level"`
-	Etcd       rawEtcd       `yaml:"etcd"`
-	Encryption rawEncryption `yaml:"encryption"`
-	Election   rawElection   `yaml:"election"`
-	Refresh    rawRefresh    `yaml:"refresh"`
-	WeChat     rawWeChat     `yaml:"wechat"`
-	Apps       []rawApp      `yaml:"apps"`
+	Node       string           `yaml:"node"`
+	Listen     string           `yaml:"listen"`
+	Advertise  string           `yaml:"advertise"`
+	DataDir    string           `yaml:"data_dir"`
+	LogLevel   string           `yaml:"log_level"`
+	Etcd       rawEtcd          `yaml:"etcd"`
+	Encryption rawEncryption    `yaml:"encryption"`
+	Election   rawElection      `yaml:"election"`
+	Refresh    rawRefresh       `yaml:"refresh"`
+	WeChat     rawWeChat        `yaml:"wechat"`
+	Apps       []rawApp         `yaml:"apps"`
+	rawAccess  `yaml:",inline"` // access.go
 }
 
 type rawEtcd struct {
@@ -60,17 +61,19 @@ type rawRefresh struct {
 type rawWeChat struct {
 	BaseURL      string `yaml:"base_url"`
 	WeComBaseURL string `yaml:"wecom_base_url"`
+	InsecureHTTP bool   `yaml:"insecure_http"`
 }
 
 type rawApp struct {
-	Name        string   `yaml:"name"`
-	Kind        string   `yaml:"kind"`
-	AppID       string   `yaml:"appid"`
-	Secret      *string  `yaml:"secret"`
-	SecretFile  *string  `yaml:"secret_file"`
-	DailyBudget *int     `yaml:"daily_budget"`
-	Tickets     []string `yaml:"tickets"`
-	TokenFile   string   `yaml:"token_file"`
+	Name         string           `yaml:"name"`
+	Kind         string           `yaml:"kind"`
+	AppID        string           `yaml:"appid"`
+	Secret       *string          `yaml:"secret"`
+	SecretFile   *string          `yaml:"secret_file"`
+	DailyBudget  *int             `yaml:"daily_budget"`
+	Tickets      []string         `yaml:"tickets"`
+	TokenFile    string           `yaml:"token_file"`
+	rawAppAccess `yaml:",inline"` // access.go
 }
 
 // decode strictly decodes the single YAML document in data into raw and

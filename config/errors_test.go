@@ -170,7 +170,7 @@ func TestParseLimits(t *testing.T) {
 		"election: {ttl: 5m, holdoff: 0s}\nrefresh: {overlap: 8m}",
 		"refresh: {before: 61s, jitter: 60s, margin: 0s}",
 		"refresh: {before: 2s, jitter: 0s, fetch_timeout: 1s, margin: 500ms, concurrency: 1}",
-		"listen: ':0'",
+		"listen: ':0'\nallow_anonymous: true",
 		"listen: '[::1]:8417'",
 		"etcd: {endpoints: ['http://a:2379/', 'https://b']}",
 		"apps: [{name: shop, kind: classic, appid: wx1, secret: s, daily_budget: 2000}]",

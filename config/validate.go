@@ -58,6 +58,7 @@ func (c *Config) Validate() error {
 		p.addf("wechat.wecom_base_url", "%s", msg)
 	}
 	p.apps(c.Apps)
+	p.access(c) // access_validate.go
 	return errors.Join(p...)
 }
 

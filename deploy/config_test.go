@@ -68,6 +68,10 @@ func TestConfigs(t *testing.T) {
 			if len(cfg.Apps) == 0 {
 				t.Error("no apps")
 			}
+			// Listening on every interface, the API must know its callers.
+			if len(cfg.Clients) == 0 || cfg.Anonymous() {
+				t.Errorf("clients: %d, anonymous %v; want clients and no anonymous access", len(cfg.Clients), cfg.Anonymous())
+			}
 		})
 	}
 }

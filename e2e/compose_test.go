@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
@@ -123,6 +124,14 @@ func TestCompose(t *testing.T) {
 		t.Fatalf("WeChat refused the token every replica serves: errcode %d", u.Errcode)
 	}
 	logf("every replica serves %s seq %d, and WeChat accepts it", app, first.Seq)
+	// ... to the client "e2e" only: without its token a read is refused.
+	for _, r := range replicas {
+		anon := recorder{hc: &http.Client{Timeout: 2 * time.Second}}
+		if rd := anon.read(ctx, r, base(r), app); rd.Status != http.StatusUnauthorized || rd.Code != "unauthorized" {
+			t.Fatalf("%s: a read without a client token: got %d %s, want 401 unauthorized", r, rd.Status, rd.Code)
+		}
+	}
+	logf("a read without a client token is refused (401)")
 
 	// The monitoring profile: Prometheus scrapes every replica, sees one
 	// leader, and evaluates the alert rules.

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -29,8 +30,24 @@ type recorder struct {
 	snaps  []checker.Snapshot
 }
 
+// e2eToken is the bearer token of the client "e2e" of testdata/wxtoken.yaml.
+const e2eToken = "wxtoken-e2e-client-token-0123456789"
+
 func newRecorder() *recorder {
-	return &recorder{hc: &http.Client{Timeout: 2 * time.Second}, slow: &http.Client{Timeout: 10 * time.Second}}
+	return &recorder{hc: &http.Client{Timeout: 2 * time.Second, Transport: withToken{}},
+		slow: &http.Client{Timeout: 10 * time.Second, Transport: withToken{}}}
+}
+
+// withToken sends e2eToken on requests to a replica's API (paths under
+// /v1/), never to the simulator.
+type withToken struct{}
+
+func (withToken) RoundTrip(req *http.Request) (*http.Response, error) {
+	if strings.HasPrefix(req.URL.Path, "/v1/") {
+		req = req.Clone(req.Context())
+		req.Header.Set("Authorization", "Bearer "+e2eToken)
+	}
+	return http.DefaultTransport.RoundTrip(req)
 }
 
 // tokenAnswer is the part of a replica's token answer (or error) we keep.

@@ -33,6 +33,9 @@ type Signature struct {
 // Config configures a Handler.
 type Config struct {
 	Tickets Tickets
+	// Domains maps each app to the page hosts it signs for (see
+	// HostAllowed); an app without any signs nothing.
+	Domains map[string][]string
 	// Now gives the timestamp; default time.Now.
 	Now func() time.Time
 }
@@ -41,9 +44,11 @@ type Config struct {
 // Signature made from a fresh nonce and the app's cached jsapi ticket. It is
 // safe for concurrent use. Errors are the API's JSON errors: 400 bad_url
 // (see CheckURL; the URL must be percent-encoded, so the query holds url
-// and nothing else), 404 unknown_app or unknown_ticket, 503 no_credential.
+// and nothing else), 403 forbidden_url (the page's host is not among the
+// app's domains), 404 unknown_app or unknown_ticket, 503 no_credential.
 type Handler struct {
 	tickets Tickets
+	domains map[string][]string
 	now     func() time.Time
 }
 
@@ -55,7 +60,7 @@ func New(cfg Config) (*Handler, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Handler{tickets: cfg.Tickets, now: cfg.Now}, nil
+	return &Handler{tickets: cfg.Tickets, domains: cfg.Domains, now: cfg.Now}, nil
 }
 
 // ServeHTTP implements http.Handler.
@@ -79,6 +84,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	t, err := h.tickets.Ticket(app.Name, "jsapi")
 	if err != nil {
 		api.WriteError(w, err)
+		return
+	}
+	if host := PageHost(page); !HostAllowed(host, h.domains[app.Name]) {
+		api.WriteError(w, &api.Error{Status: http.StatusForbidden, Code: "forbidden_url",
+			Message: fmt.Sprintf("app %q signs pages on its jssdk_domains only, not on %q", app.Name, host)})
 		return
 	}
 	sig := Signature{AppID: app.AppID, Timestamp: h.now().Unix(), NonceStr: rand.Text(), URL: page}

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -42,6 +43,16 @@ func TestCheckURL(t *testing.T) {
 		{"https:///nohost", false},
 		{"https://shop.example.com/" + string(make([]byte, MaxURL)), false},
 		{"https://shop.example.com:8443/pay/?a=1&b=%E4%B8%AD", true},
+		{"https://evil.example@shop.example.com/", false},
+		{"https://shop.example.com\\@evil.example/", false},
+		{"https://shop.example.com\\.evil.example/", false},
+		{"https:\\\\evil.example/", false},
+		{"https:evil.example/", false},
+		{"https:/evil.example/", false},
+		{"https://xn--fiq228c.example.com/", true},
+		{"https://中文.example.com/", false},
+		{"https://[::1]/", false},
+		{"https://shop.example.com%2eevil.example/", false},
 	}
 	for _, tt := range tests {
 		if err := CheckURL(tt.url); (err == nil) != tt.ok {
@@ -75,7 +86,8 @@ func (f fakeTickets) Ticket(app, typ string) (api.TicketResponse, error) {
 
 func serve(t *testing.T, tickets Tickets, target string) *httptest.ResponseRecorder {
 	t.Helper()
-	h, err := New(Config{Tickets: tickets, Now: func() time.Time { return time.Unix(1414587457, 0) }})
+	h, err := New(Config{Tickets: tickets, Now: func() time.Time { return time.Unix(1414587457, 0) },
+		Domains: map[string][]string{"shop": {"shop.example.com", "*.shop.example.org"}}})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -134,6 +146,11 @@ func TestHandlerErrors(t *testing.T) {
 		{"not percent-encoded", fakeTickets{}, "/v1/apps/shop/jssdk/signature?url=https://shop.example.com/pay?a=1&b=2", 400, "bad_url"},
 		{"relative", fakeTickets{}, "/v1/apps/shop/jssdk/signature?url=%2Fpay", 400, "bad_url"},
 		{"ticket not yet fetched", fakeTickets{err: noCred}, "/v1/apps/shop/jssdk/signature?url=" + good, 503, "no_credential"},
+		{"foreign host", fakeTickets{}, "/v1/apps/shop/jssdk/signature?url=" + url.QueryEscape("https://evil.example/pay"), 403, "forbidden_url"},
+		{"sibling host", fakeTickets{}, "/v1/apps/shop/jssdk/signature?url=" + url.QueryEscape("https://pay.example.com/"), 403, "forbidden_url"},
+		{"suffix trick", fakeTickets{}, "/v1/apps/shop/jssdk/signature?url=" + url.QueryEscape("https://shop.example.com.evil.example/"), 403, "forbidden_url"},
+		{"wildcard parent", fakeTickets{}, "/v1/apps/shop/jssdk/signature?url=" + url.QueryEscape("https://shop.example.org/"), 403, "forbidden_url"},
+		{"user info", fakeTickets{}, "/v1/apps/shop/jssdk/signature?url=" + url.QueryEscape("https://evil.example@shop.example.com/"), 400, "bad_url"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -147,4 +164,69 @@ func TestHandlerErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestHostAllowed(t *testing.T) {
+	domains := []string{"shop.example.com", "*.example.org"}
+	for _, tt := range []struct {
+		page string
+		ok   bool
+	}{
+		{"https://shop.example.com/pay", true},
+		{"https://SHOP.Example.COM:8443/pay", true},
+		{"https://shop.example.com./pay", true},
+		{"http://a.example.org/", true},
+		{"http://a.b.example.org/", true},
+		{"http://example.org/", false},
+		{"http://aexample.org/", false},
+		{"https://www.shop.example.com/", false},
+		{"https://shop.example.com.evil.example/", false},
+		{"https://evil.example/?shop.example.com", false},
+		{"https://evil.example/#shop.example.com", false},
+		{"not a url", false},
+	} {
+		if got := HostAllowed(PageHost(tt.page), domains); got != tt.ok {
+			t.Errorf("%s: got %v, want %v", tt.page, got, tt.ok)
+		}
+	}
+	if HostAllowed("shop.example.com", nil) {
+		t.Error("an app without domains signs a page")
+	}
+}
+
+// FuzzPageURL: a page URL is signed only if every reading of its host
+// (Go's URL parser, and the authority as written up to the first "/", "?"
+// or "#") gives a host among the domains.
+func FuzzPageURL(f *testing.F) {
+	for _, s := range []string{"https://shop.example.com/pay?a=1", "https://evil.example@shop.example.com/", "https://shop.example.com\\@evil/",
+		"https://a.example.org:1/", "https:shop.example.com", "HTTPS://SHOP.EXAMPLE.COM/", "https://shop.example.com%2f@evil/", "http://[::1]/",
+		"https://shop.example.com./", "https://shop.example.com:99999/", "https://.example.org/", "https://example.org/"} {
+		f.Add(s)
+	}
+	domains := []string{"shop.example.com", "*.example.org"}
+	f.Fuzz(func(t *testing.T, page string) {
+		host := PageHost(page)
+		if !HostAllowed(host, domains) {
+			return
+		}
+		scheme, rest, ok := strings.Cut(page, "://")
+		if !ok || (!strings.EqualFold(scheme, "http") && !strings.EqualFold(scheme, "https")) {
+			t.Fatalf("%q signed: want an http(s):// URL", page)
+		}
+		authority := rest
+		if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+			authority = rest[:i]
+		}
+		written := strings.ToLower(authority)
+		if i := strings.LastIndexByte(written, ':'); i >= 0 {
+			written = written[:i]
+		}
+		written = strings.TrimSuffix(written, ".")
+		if written != host || strings.ContainsAny(authority, "@\\%[]") {
+			t.Fatalf("%q signed for host %q, but its authority reads %q", page, host, authority)
+		}
+		if host != "shop.example.com" && !strings.HasSuffix(host, ".example.org") {
+			t.Fatalf("%q signed for host %q, not among %q", page, host, domains)
+		}
+	})
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 )
@@ -28,7 +29,10 @@ func Sign(ticket, nonce string, timestamp int64, pageURL string) string {
 // signature against the page's URL without its fragment, so a URL with a
 // "#" is refused rather than silently cut: the caller should send
 // location.href.split('#')[0]. The URL must be an absolute http or https
-// URL of at most MaxURL bytes.
+// URL of at most MaxURL bytes, with a host of ASCII letters, digits, dots
+// and hyphens (punycode for other names), an optional port, no user name
+// and no backslash: parsers that disagree on such URLs could name another
+// host than the one checked.
 func CheckURL(pageURL string) error {
 	switch {
 	case pageURL == "":
@@ -39,10 +43,51 @@ func CheckURL(pageURL string) error {
 		return errors.New("url must not include the #fragment: sign location.href.split('#')[0]")
 	case strings.ContainsFunc(pageURL, func(r rune) bool { return r <= ' ' || r == 0x7f }):
 		return errors.New("url must not contain spaces or control characters")
+	case strings.ContainsRune(pageURL, '\\'):
+		return errors.New("url must not contain a backslash")
 	}
 	u, err := url.Parse(pageURL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Opaque != "" {
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Opaque != "" ||
+		!strings.HasPrefix(pageURL[len(u.Scheme):], "://") {
 		return errors.New("url must be an absolute http:// or https:// URL")
 	}
+	if u.User != nil {
+		return errors.New("url must not hold a user name or password")
+	}
+	if !hostRE.MatchString(u.Host) {
+		return errors.New("url's host must be a name or IPv4 address in ASCII (punycode), with an optional port")
+	}
 	return nil
+}
+
+var hostRE = regexp.MustCompile(`^[A-Za-z0-9.-]+(:[0-9]{1,5})?$`)
+
+// PageHost returns the host of a page URL that CheckURL accepts, lower
+// case, without port or trailing dot; "" for one it refuses.
+func PageHost(pageURL string) string {
+	if CheckURL(pageURL) != nil {
+		return ""
+	}
+	u, _ := url.Parse(pageURL)
+	return strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
+}
+
+// HostAllowed reports whether a page host (as PageHost returns it) is
+// among domains: equal to a domain, or below "example.com" for a domain
+// "*.example.com" (any depth; not example.com itself). Domains are lower
+// case, as the config leaves them.
+func HostAllowed(host string, domains []string) bool {
+	if host == "" {
+		return false
+	}
+	for _, d := range domains {
+		if parent, ok := strings.CutPrefix(d, "*."); ok {
+			if strings.HasSuffix(host, "."+parent) && len(host) > len(parent)+1 {
+				return true
+			}
+		} else if host == d {
+			return true
+		}
+	}
+	return false
 }

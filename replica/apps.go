@@ -17,7 +17,9 @@ import (
 // self, the API they are mounted on.
 func appRoutes(cfg *config.Config, self *api.API, log *slog.Logger, now func() time.Time) ([]api.Route, error) {
 	upstreams := make(map[string]string, len(cfg.Apps))
+	domains := make(map[string][]string, len(cfg.Apps))
 	for _, a := range cfg.Apps {
+		domains[a.Name] = a.JSSDKDomains
 		upstreams[a.Name] = cfg.WeChat.BaseURL
 		if a.Kind == config.KindWeCom {
 			upstreams[a.Name] = cfg.WeChat.WeComBaseURL
@@ -27,7 +29,7 @@ func appRoutes(cfg *config.Config, self *api.API, log *slog.Logger, now func() t
 	if err != nil {
 		return nil, err
 	}
-	sig, err := jssdk.New(jssdk.Config{Tickets: self, Now: now})
+	sig, err := jssdk.New(jssdk.Config{Tickets: self, Domains: domains, Now: now})
 	if err != nil {
 		return nil, err
 	}
@@ -39,7 +41,7 @@ func tokenSink(cfg *config.Config, cache *tokenstore.Cache, log *slog.Logger, no
 	var files []tokenfile.File
 	for _, a := range cfg.Apps {
 		if a.TokenFile != "" {
-			files = append(files, tokenfile.File{Cred: tokenstore.CredName(a.Name, "token"), Path: a.TokenFile})
+			files = append(files, tokenfile.File{Cred: tokenstore.CredName(a.Name, "token"), Path: a.TokenFile, Mode: a.TokenFileMode})
 		}
 	}
 	if len(files) == 0 {

@@ -39,6 +39,8 @@ type env struct {
 	mu   sync.Mutex
 	reps []*rep
 	logs *syncBuffer
+	// options, if set, edits the Options of every replica started.
+	options func(*replica.Options)
 }
 
 // rep is one running replica.
@@ -126,7 +128,11 @@ func (e *env) start(cfg *config.Config, wrap func(refresher.Fetcher) refresher.F
 		f = wrap(f)
 	}
 	log := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	r, err := replica.New(replica.Options{Config: cfg, Logger: log, Etcd: c, Fetcher: f, Unsafe: unsafeFromEnv()})
+	opts := replica.Options{Config: cfg, Logger: log, Etcd: c, Fetcher: f, Unsafe: unsafeFromEnv()}
+	if e.options != nil {
+		e.options(&opts)
+	}
+	r, err := replica.New(opts)
 	if err != nil {
 		e.t.Fatal(err)
 	}

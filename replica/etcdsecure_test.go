@@ -29,26 +29,26 @@ import (
 
 // pki is a certificate authority made for one test, writing PEM files
 // into its own directory.
-type pki struct {
+type etcdPKI struct {
 	dir  string
 	cert *x509.Certificate
 	key  *ecdsa.PrivateKey
 }
 
-func newPKI(t *testing.T, name string) *pki {
+func newEtcdPKI(t *testing.T, name string) *etcdPKI {
 	t.Helper()
-	p := &pki{dir: t.TempDir()}
+	p := &etcdPKI{dir: t.TempDir()}
 	p.cert, p.key = p.make(t, name, &x509.Certificate{IsCA: true, BasicConstraintsValid: true,
 		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature})
 	return p
 }
 
 // CA is the path of the CA's certificate.
-func (p *pki) CA() string { return filepath.Join(p.dir, "ca.crt") }
+func (p *etcdPKI) CA() string { return filepath.Join(p.dir, "ca.crt") }
 
 // issue makes a certificate for cn, valid for hosts (DNS names or IPs), for
 // both server and client use, and returns the paths of it and its key.
-func (p *pki) issue(t *testing.T, cn string, hosts ...string) (crt, key string) {
+func (p *etcdPKI) issue(t *testing.T, cn string, hosts ...string) (crt, key string) {
 	t.Helper()
 	tmpl := &x509.Certificate{KeyUsage: x509.KeyUsageDigitalSignature,
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}}
@@ -65,7 +65,7 @@ func (p *pki) issue(t *testing.T, cn string, hosts ...string) (crt, key string) 
 
 // make fills in and signs tmpl (self-signed when p has no CA yet) and
 // writes <cn>.crt and <cn>.key (ca.crt and ca.key for the CA).
-func (p *pki) make(t *testing.T, cn string, tmpl *x509.Certificate) (*x509.Certificate, *ecdsa.PrivateKey) {
+func (p *etcdPKI) make(t *testing.T, cn string, tmpl *x509.Certificate) (*x509.Certificate, *ecdsa.PrivateKey) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -99,13 +99,13 @@ func (p *pki) make(t *testing.T, cn string, tmpl *x509.Certificate) (*x509.Certi
 // enabled (root, password rootPassword) when auth is true.
 type secureEtcd struct {
 	URL  string
-	ca   *pki
+	ca   *etcdPKI
 	root *clientv3.Client // authenticated as root (or anonymous without auth)
 }
 
 const rootPassword = "root-pw-8d1c"
 
-func startSecureEtcd(t *testing.T, ca *pki, auth bool) *secureEtcd {
+func startSecureEtcd(t *testing.T, ca *etcdPKI, auth bool) *secureEtcd {
 	t.Helper()
 	cfg := embed.NewConfig()
 	cfg.Name = "test"
@@ -221,7 +221,7 @@ func bareConfig(node, endpoint string) *config.Config {
 // certificate and server name of etcd.tls and with its user; a wrong or
 // missing piece stops the start, and no error shows the password.
 func TestEtcdTLSAndAuth(t *testing.T) {
-	ca, other := newPKI(t, "ca"), newPKI(t, "other-ca")
+	ca, other := newEtcdPKI(t, "ca"), newEtcdPKI(t, "other-ca")
 	etcd := startSecureEtcd(t, ca, true)
 	if err := tokenstore.ApplyRoles(tctx(t), etcd.root, tokenstore.Roles("/wxtoken")); err != nil {
 		t.Fatal(err)

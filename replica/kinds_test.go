@@ -21,6 +21,7 @@ func TestCredentialKinds(t *testing.T) {
 	cfg := e.testConfig("r0")
 	cfg.Refresh.Overlap = 2 * time.Second
 	cfg.Apps[0].Tickets = []string{config.TicketJSAPI, config.TicketWxCard}
+	cfg.Apps[0].ExposeTicket = true
 	cfg.Apps = append(cfg.Apps,
 		config.App{Name: "mini", Kind: config.KindStable, AppID: "wxmini0000000001", Secret: config.NewSecret("mini-secret-0001"), DailyBudget: 1000},
 		config.App{Name: "crm", Kind: config.KindWeCom, AppID: "ww00000000000001", Secret: config.NewSecret("corp-secret-0001"), DailyBudget: 1000},

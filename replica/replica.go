@@ -13,12 +13,15 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/wxtoken/wxtoken/access"
 	"github.com/wxtoken/wxtoken/api"
 	"github.com/wxtoken/wxtoken/config"
 	"github.com/wxtoken/wxtoken/election"
@@ -46,6 +49,9 @@ type Options struct {
 	Unsafe Unsafe
 	// Now defaults to time.Now.
 	Now func() time.Time
+	// TLSReloadEvery is how often the TLS files are checked for a change;
+	// default DefaultTLSReloadEvery.
+	TLSReloadEvery time.Duration
 }
 
 // Unsafe names the protections the fault suite can switch off.
@@ -67,7 +73,11 @@ type Replica struct {
 	etcd    *clientv3.Client
 	ownEtcd bool
 	emb     *embedded
-	ln      net.Listener
+	ln      net.Listener // the TCP API listener, within lns
+	lns     *listeners   // listeners.go
+	handler http.Handler // the API behind access control
+	metrics http.Handler // metrics_listen's, behind access control
+	reload  time.Duration
 
 	store   *tokenstore.Store
 	cache   *tokenstore.Cache
@@ -89,10 +99,14 @@ func New(opts Options) (*Replica, error) {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	r := &Replica{cfg: cfg, log: log, etcd: opts.Etcd, now: opts.Now}
+	r := &Replica{cfg: cfg, log: log, etcd: opts.Etcd, now: opts.Now, reload: opts.TLSReloadEvery}
 	if r.now == nil {
 		r.now = time.Now
 	}
+	if err := cfg.ExposureError(); err != nil {
+		return nil, err
+	}
+	warnAccess(cfg, log)
 	ok := false
 	defer func() {
 		if !ok {
@@ -116,11 +130,11 @@ func New(opts Options) (*Replica, error) {
 		}
 		r.etcd, r.ownEtcd = c, true
 	}
-	ln, err := net.Listen("tcp", cfg.Listen)
+	lns, err := openListeners(cfg, log)
 	if err != nil {
-		return nil, fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+		return nil, err
 	}
-	r.ln = ln
+	r.lns, r.ln = lns, lns.tcp
 
 	m, err := newMetrics()
 	if err != nil {
@@ -152,7 +166,7 @@ func New(opts Options) (*Replica, error) {
 	var apps []api.App
 	var creds []refresher.Cred
 	for _, a := range cfg.Apps {
-		apps = append(apps, api.App{Name: a.Name, Kind: a.Kind, AppID: a.AppID, Tickets: a.Tickets, Budget: a.DailyBudget})
+		apps = append(apps, api.App{Name: a.Name, Kind: a.Kind, AppID: a.AppID, Tickets: a.Tickets, Budget: a.DailyBudget, ExposeTicket: a.ExposeTicket})
 		token := tokenstore.CredName(a.Name, "token")
 		creds = append(creds, refresher.Cred{Name: token, App: a.Name, Kind: a.Kind, AppID: a.AppID, Secret: a.Secret.Reveal(), Budget: a.DailyBudget})
 		for _, t := range a.Tickets {
@@ -186,6 +200,11 @@ func New(opts Options) (*Replica, error) {
 			return nil, err
 		}
 	}
+	stats := &access.Stats{}
+	wrap, limiter, err := guard(cfg, r.advertise(), stats, log)
+	if err != nil {
+		return nil, err
+	}
 	r.api, err = api.New(api.Config{
 		Cache: r.cache, Store: r.store, Apps: apps, Node: cfg.Node,
 		Margin: cfg.Refresh.Margin, Overlap: cfg.Refresh.Overlap,
@@ -193,7 +212,8 @@ func New(opts Options) (*Replica, error) {
 		Leader: func(ctx context.Context) (string, error) {
 			return election.Leader(ctx, r.etcd, r.store.Keys().Election())
 		},
-		Registerer: m.reg, Gatherer: m.reg, Logger: log, Now: opts.Now,
+		ReportLimit: limiter.Allow,
+		Registerer:  m.reg, Gatherer: m.reg, Logger: log, Now: opts.Now,
 	})
 	if err != nil {
 		return nil, err
@@ -203,6 +223,12 @@ func New(opts Options) (*Replica, error) {
 		return nil, err
 	}
 	r.api.Mount(routes...)
+	if r.handler, err = wrap(r.api); err != nil {
+		return nil, err
+	}
+	if r.metrics, err = wrap(metricsOnly(r.api)); err != nil {
+		return nil, err
+	}
 	if r.sink, err = tokenSink(cfg, r.cache, log, opts.Now); err != nil {
 		return nil, err
 	}
@@ -231,8 +257,15 @@ func checkToken(fc *fetcher.Client, wecomBase string) func(context.Context, refr
 // Addr is the address the HTTP API listens on.
 func (r *Replica) Addr() string { return r.ln.Addr().String() }
 
-// URL is the base URL of the HTTP API.
-func (r *Replica) URL() string { return "http://" + r.Addr() }
+// URL is the base URL of the HTTP API: https:// with tls set.
+func (r *Replica) URL() string { return r.scheme() + r.Addr() }
+
+func (r *Replica) scheme() string {
+	if r.cfg.TLS.Enabled() {
+		return "https://"
+	}
+	return "http://"
+}
 
 // advertise is the URL others reach this replica by: the configured one,
 // or the listen address with the host name for an unspecified host.
@@ -243,7 +276,7 @@ func (r *Replica) advertise() string {
 	host, port, err := net.SplitHostPort(r.Addr())
 	if ip := net.ParseIP(host); err == nil && ip != nil && ip.IsUnspecified() {
 		if name, err := os.Hostname(); err == nil {
-			return "http://" + net.JoinHostPort(name, port)
+			return r.scheme() + net.JoinHostPort(name, port)
 		}
 	}
 	return r.URL()
@@ -258,7 +291,7 @@ func (r *Replica) Refresher() *refresher.Refresher { return r.refr }
 // Run serves until ctx ends; then it resigns leadership, drains the API
 // (bounded by DrainTimeout) and returns nil.
 func (r *Replica) Run(ctx context.Context) error {
-	srv := &http.Server{Handler: r.api, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 2 * time.Minute}
+	srvs := r.lns.serve(r.cfg, r.handler, r.metrics, r.log)
 	var wg sync.WaitGroup
 	bg, stop := context.WithCancel(context.Background())
 	defer stop()
@@ -298,9 +331,21 @@ func (r *Replica) Run(ctx context.Context) error {
 	} else {
 		close(electDone)
 	}
-	srvErr := make(chan error, 1)
-	start(func() { srvErr <- srv.Serve(r.ln) })
-	r.log.Info("serving", "url", r.URL(), "candidate", r.cfg.Election.Candidate)
+	if r.cfg.TLS.Enabled() {
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+		start(func() { r.lns.reloadTLS(bg, r.reload, hup) })
+	}
+	srvErr := make(chan error, len(srvs))
+	for _, s := range srvs {
+		start(func() {
+			if err := s.srv.Serve(s.ln); !errors.Is(err, http.ErrServerClosed) {
+				srvErr <- fmt.Errorf("%s: %w", s.name, err)
+			}
+		})
+	}
+	r.log.Info("serving", "url", r.URL(), "candidate", r.cfg.Election.Candidate, "unix", r.cfg.ListenUnix, "metrics", r.cfg.MetricsListen)
 
 	var err error
 	select {
@@ -312,7 +357,9 @@ func (r *Replica) Run(ctx context.Context) error {
 	stopElect()
 	<-electDone
 	dctx, cancel := context.WithTimeout(context.Background(), DrainTimeout)
-	_ = srv.Shutdown(dctx)
+	for _, s := range srvs {
+		_ = s.srv.Shutdown(dctx)
+	}
 	cancel()
 	stop()
 	wg.Wait()
@@ -321,8 +368,8 @@ func (r *Replica) Run(ctx context.Context) error {
 
 // Close releases etcd (and stops the embedded member). Call it after Run.
 func (r *Replica) Close() {
-	if r.ln != nil {
-		r.ln.Close()
+	if r.lns != nil {
+		r.lns.close()
 	}
 	if r.ownEtcd && r.etcd != nil {
 		r.etcd.Close()

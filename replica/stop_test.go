@@ -13,14 +13,14 @@ import (
 )
 
 // signal is a Fetcher that closes started when a classic call begins.
-type signal struct {
+type callSignal struct {
 	refresher.Fetcher
 	once    sync.Once
 	started chan struct{}
 	armed   func() bool
 }
 
-func (s *signal) Classic(ctx context.Context, appID, secret string) (fetcher.Token, error) {
+func (s *callSignal) Classic(ctx context.Context, appID, secret string) (fetcher.Token, error) {
 	if s.armed() {
 		s.once.Do(func() { close(s.started) })
 	}
@@ -40,7 +40,7 @@ func TestInvariantGracefulStopPublishesCallInFlight(t *testing.T) {
 	// The leader's first call is held 1 s (inside the 2 s fetch timeout);
 	// the leader is stopped while it is in flight.
 	e.sim.SetFault(wechattest.Fault{Mode: wechattest.FaultLatency, Latency: time.Second, Count: 1})
-	sig := &signal{started: make(chan struct{}), armed: func() bool { return true }}
+	sig := &callSignal{started: make(chan struct{}), armed: func() bool { return true }}
 	cfg := e.testConfig("r0")
 	cfg.Refresh.FetchTimeout = 2 * time.Second
 	r0 := e.start(cfg, func(f refresher.Fetcher) refresher.Fetcher { sig.Fetcher = f; return sig })

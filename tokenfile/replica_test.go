@@ -18,7 +18,10 @@ import (
 // that WeChat issued.
 func TestSinkAgainstReplica(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "demo.token")
-	env := replicatest.Start(t, replicatest.Options{Edit: func(c *config.Config) { c.Apps[0].TokenFile = path }})
+	env := replicatest.Start(t, replicatest.Options{Edit: func(c *config.Config) {
+		c.Apps[0].TokenFile = path
+		c.ReportLimit = config.ReportLimit{PerClient: 100, PerCredential: 100} // a report a change: more than the defaults allow
+	}})
 	c, err := client.New(client.Config{BaseURL: env.URL})
 	if err != nil {
 		t.Fatal(err)

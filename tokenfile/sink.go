@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -48,10 +49,12 @@ type Source interface {
 
 var _ Source = (*tokenstore.Cache)(nil)
 
-// File asks for the credential Cred ("app/token") to be kept in Path.
+// File asks for the credential Cred ("app/token") to be kept in Path,
+// with permission Mode (0 means the package's Mode).
 type File struct {
 	Cred string
 	Path string
+	Mode os.FileMode
 }
 
 // Config configures a Sink.
@@ -179,7 +182,11 @@ func (s *Sink) sync(written map[string]held, now time.Time) (next time.Time, ok 
 		if d.serve {
 			data = []byte(rec.Value)
 		}
-		if err := Write(f.Path, data); err != nil {
+		mode := f.Mode
+		if mode == 0 {
+			mode = Mode
+		}
+		if err := WriteMode(f.Path, data, mode); err != nil {
 			s.log.Error("write token file", "cred", f.Cred, "path", f.Path, "err", err)
 			ok = false
 			continue

@@ -122,7 +122,7 @@ func TestSinkFollowsChanges(t *testing.T) {
 	exp := time.Now().Add(time.Hour)
 	src.Put(record("shop/token", 1, exp))
 	shop, mini := filepath.Join(dir, "shop.token"), filepath.Join(dir, "mini.token")
-	runSink(t, Config{Source: src, Files: []File{{"shop/token", shop}, {"mini/token", mini}}, Margin: time.Minute})
+	runSink(t, Config{Source: src, Files: []File{{Cred: "shop/token", Path: shop}, {Cred: "mini/token", Path: mini, Mode: 0o600}}, Margin: time.Minute})
 
 	waitFile(t, shop, value(1))
 	for seq := 2; seq <= 20; seq++ {
@@ -139,13 +139,13 @@ func TestSinkFollowsChanges(t *testing.T) {
 	waitFile(t, mini, value(9))
 	waitFile(t, shop, value(20))
 
-	for _, p := range []string{shop, mini} {
+	for p, want := range map[string]os.FileMode{shop: Mode, mini: 0o600} {
 		fi, err := os.Stat(p)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := fi.Mode().Perm(); got != Mode {
-			t.Errorf("%s mode: got %o, want %o", p, got, Mode)
+		if got := fi.Mode().Perm(); got != want {
+			t.Errorf("%s mode: got %o, want %o", p, got, want)
 		}
 	}
 	entries, _ := os.ReadDir(dir)
@@ -164,7 +164,7 @@ func TestSinkRetriesFailedWrite(t *testing.T) {
 	src.Put(record("shop/token", 1, time.Now().Add(time.Hour)))
 	path := filepath.Join(dir, "shop.token")
 	logs := new(logBuf)
-	runSink(t, Config{Source: src, Files: []File{{"shop/token", path}}, RetryInterval: 5 * time.Millisecond, Logger: logs.logger()})
+	runSink(t, Config{Source: src, Files: []File{{Cred: "shop/token", Path: path}}, RetryInterval: 5 * time.Millisecond, Logger: logs.logger()})
 	waitFor(t, "a logged write failure", func() bool { return strings.Contains(logs.String(), "write token file") })
 	if err := os.Mkdir(dir, 0o750); err != nil {
 		t.Fatal(err)
@@ -255,7 +255,7 @@ func TestNewRejects(t *testing.T) {
 	tests := []Config{
 		{},
 		{Source: src, Files: []File{{Cred: "a/token"}}},
-		{Source: src, Files: []File{{"a/token", "/tmp/x"}, {"b/token", "/tmp/./x"}}},
+		{Source: src, Files: []File{{Cred: "a/token", Path: "/tmp/x"}, {Cred: "b/token", Path: "/tmp/./x"}}},
 	}
 	for i, cfg := range tests {
 		if _, err := New(cfg); err == nil {

@@ -84,7 +84,7 @@ func TestSinkEmptiesExpired(t *testing.T) {
 	src.Put(record("shop/token", 1, now().Add(-time.Minute)))
 	logs := new(logBuf)
 	// No polling: only the timer at the record's end can take it back.
-	runSink(t, Config{Source: src, Files: []File{{"shop/token", shop}, {"mini/token", mini}},
+	runSink(t, Config{Source: src, Files: []File{{Cred: "shop/token", Path: shop}, {Cred: "mini/token", Path: mini}},
 		Margin: margin, SyncInterval: time.Hour, Logger: logs.logger(), Now: now})
 
 	waitFile(t, shop, "") // expired record
@@ -121,7 +121,7 @@ func TestSinkKeepUntilCutOff(t *testing.T) {
 	rec.RefreshAt = deadline.Add(margin - overlap) // keep-until less margin = deadline
 	src.Put(rec)
 	logs := new(logBuf)
-	runSink(t, Config{Source: src, Files: []File{{"shop/token", path}}, Margin: margin, Overlap: overlap,
+	runSink(t, Config{Source: src, Files: []File{{Cred: "shop/token", Path: path}}, Margin: margin, Overlap: overlap,
 		SyncInterval: 10 * time.Millisecond, Logger: logs.logger(), Now: now})
 
 	waitFile(t, path, value(1))
@@ -148,7 +148,7 @@ func TestSinkFetchInFlight(t *testing.T) {
 	now := clock()
 	src := newFakeSource()
 	src.Put(record("shop/token", 1, now().Add(2*time.Hour)))
-	runSink(t, Config{Source: src, Files: []File{{"shop/token", path}}, Margin: margin, Overlap: overlap,
+	runSink(t, Config{Source: src, Files: []File{{Cred: "shop/token", Path: path}}, Margin: margin, Overlap: overlap,
 		SyncInterval: 10 * time.Millisecond, Now: now})
 	waitFile(t, path, value(1))
 

@@ -11,7 +11,10 @@ import (
 // temporary file in the same directory, sets mode 0640, syncs it, renames it
 // over path and syncs the directory. On error path is unchanged and the
 // temporary file is gone.
-func Write(path string, data []byte) (err error) {
+func Write(path string, data []byte) error { return WriteMode(path, data, Mode) }
+
+// WriteMode is Write with the file's permission mode.
+func WriteMode(path string, data []byte, mode os.FileMode) (err error) {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
@@ -28,7 +31,7 @@ func Write(path string, data []byte) (err error) {
 	if _, err = f.Write(data); err != nil {
 		return err
 	}
-	if err = f.Chmod(Mode); err != nil {
+	if err = f.Chmod(mode); err != nil {
 		return err
 	}
 	if err = f.Sync(); err != nil {

@@ -28,8 +28,12 @@ const Pattern = "/wechat/{app}/{path...}"
 
 // Defaults for Config.
 const (
-	DefaultMaxBody = 1 << 20
-	DefaultTimeout = 60 * time.Second
+	DefaultMaxBody    = 1 << 20
+	DefaultBodyBudget = 16 << 20
+	DefaultTimeout    = 60 * time.Second
+	// deadlineGrace is added to Timeout for the connection's read and
+	// write deadlines, so that the proxy's own timeout answer gets out.
+	deadlineGrace = 5 * time.Second
 )
 
 // Tokens is where the proxy takes tokens; *api.API implements it, reading
@@ -52,6 +56,11 @@ type Config struct {
 	// MaxBody bounds a request body, which is held in memory so that it can
 	// be sent twice; a larger one is answered 413. Default DefaultMaxBody.
 	MaxBody int64
+	// BodyBudget bounds the bytes of bodies held at once across all calls;
+	// a call whose body does not fit (its Content-Length, or MaxBody when
+	// the length is unknown) is answered 503 proxy_busy with Retry-After.
+	// Default DefaultBodyBudget.
+	BodyBudget int64
 	// Timeout bounds one proxied call, both tries, the invalidation between
 	// them and the answer's body. Default DefaultTimeout.
 	Timeout time.Duration
@@ -59,17 +68,22 @@ type Config struct {
 }
 
 // Proxy is the http.Handler of the WeChat proxy, safe for concurrent use.
-// It strips any access_token the caller sends, never forwards hop-by-hop
-// headers, holds the request body (up to MaxBody) and streams the answer.
-// Its own errors are the API's JSON errors: 404 unknown_app, 413
-// body_too_large, 503 no_credential, 502 upstream_unreachable, 504
-// upstream_timeout. WeChat's answers, errors included, pass through as they
-// are.
+// It takes GET and POST only, refuses paths that could climb out of the
+// base URL's path, strips any access_token the caller sends, never forwards
+// the caller's credentials (Authorization, Cookie) or hop-by-hop headers,
+// holds the request body (up to MaxBody, within BodyBudget across calls)
+// and streams the answer. It sets the connection's read and write
+// deadlines from Timeout. Its own errors are the API's JSON errors: 404
+// unknown_app, 405 method_not_allowed, 400 bad_path, 413 body_too_large,
+// 503 proxy_busy or no_credential, 429 rate_limited, 502
+// upstream_unreachable, 504 upstream_timeout. WeChat's answers, errors
+// included, pass through as they are.
 type Proxy struct {
 	tokens    Tokens
 	upstreams map[string]*url.URL
 	transport http.RoundTripper
 	maxBody   int64
+	bodies    budget
 	timeout   time.Duration
 	log       *slog.Logger
 }
@@ -100,6 +114,11 @@ func New(cfg Config) (*Proxy, error) {
 	if p.maxBody <= 0 {
 		p.maxBody = DefaultMaxBody
 	}
+	p.bodies.limit = cfg.BodyBudget
+	if p.bodies.limit <= 0 {
+		p.bodies.limit = DefaultBodyBudget
+	}
+	p.bodies.limit = max(p.bodies.limit, p.maxBody)
 	if p.timeout <= 0 {
 		p.timeout = DefaultTimeout
 	}
@@ -130,27 +149,35 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		api.WriteError(w, &api.Error{Status: http.StatusNotFound, Code: "unknown_app", Message: fmt.Sprintf("unknown app %q", app)})
 		return
 	}
+	if r.Method != http.MethodGet && r.Method != http.MethodPost {
+		w.Header().Set("Allow", "GET, POST")
+		api.WriteError(w, &api.Error{Status: http.StatusMethodNotAllowed, Code: "method_not_allowed", Message: "the proxy takes GET and POST only"})
+		return
+	}
+	rest, ok := below(r.URL.EscapedPath())
+	to, err := target(base, rest, client.SetToken(r.URL.RawQuery, ""))
+	if !ok || err != nil {
+		err = errBadPath
+		api.WriteError(w, &api.Error{Status: http.StatusBadRequest, Code: "bad_path", Message: err.Error()})
+		return
+	}
+	// The server's write timeout is shorter than a proxied call may take.
+	rc := http.NewResponseController(w)
+	deadline := time.Now().Add(p.timeout + deadlineGrace)
+	_ = rc.SetReadDeadline(deadline)
+	_ = rc.SetWriteDeadline(deadline)
 	if r.ContentLength > p.maxBody {
 		p.tooLarge(w)
 		return
 	}
-	var body []byte
-	if r.Body != nil && r.Body != http.NoBody {
-		var err error
-		body, err = io.ReadAll(http.MaxBytesReader(w, r.Body, p.maxBody))
-		var mbe *http.MaxBytesError
-		switch {
-		case errors.As(err, &mbe):
-			p.tooLarge(w)
-			return
-		case err != nil:
-			api.WriteError(w, &api.Error{Status: http.StatusBadRequest, Code: "bad_request", Message: "cannot read the request body"})
-			return
-		}
+	body, held, ok := p.readBody(w, r)
+	defer p.bodies.give(held)
+	if !ok {
+		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), p.timeout)
 	defer cancel()
-	out, err := p.outgoing(ctx, r, base, app, body)
+	out, err := p.outgoing(ctx, r, to, body)
 	if err != nil {
 		api.WriteError(w, &api.Error{Status: http.StatusBadRequest, Code: "bad_request", Message: err.Error()})
 		return
@@ -170,16 +197,11 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// outgoing builds the request to WeChat: the same method, path under the
-// app's base, query (the Transport replaces access_token), end-to-end
-// headers and body.
-func (p *Proxy) outgoing(ctx context.Context, r *http.Request, base *url.URL, app string, body []byte) (*http.Request, error) {
-	rest := strings.TrimPrefix(r.URL.EscapedPath(), "/wechat/"+app)
-	target, err := url.Parse(base.String() + rest)
-	if err != nil {
-		return nil, fmt.Errorf("bad path: %w", err)
-	}
-	target.RawQuery = client.SetToken(r.URL.RawQuery, "")
+// outgoing builds the request to WeChat: the same method, the target
+// (path under the app's base, the caller's query without access_token: the
+// Transport puts the app's in), end-to-end headers but the caller's
+// credentials, and the body.
+func (p *Proxy) outgoing(ctx context.Context, r *http.Request, target *url.URL, body []byte) (*http.Request, error) {
 	var rd io.Reader
 	if len(body) > 0 {
 		rd = bytes.NewReader(body) // sets GetBody: the body may be sent twice
@@ -189,6 +211,7 @@ func (p *Proxy) outgoing(ctx context.Context, r *http.Request, base *url.URL, ap
 		return nil, err
 	}
 	copyHeader(out.Header, r.Header)
+	dropCredentials(out.Header)
 	// The Transport must see the answer uncompressed to read its errcode;
 	// Go's transport asks for gzip itself and decodes it.
 	out.Header.Del("Accept-Encoding")

@@ -75,6 +75,7 @@ func TestProxyBadInputAgainstReplica(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			req.Header.Set("Content-Type", "application/json")
 			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
 				t.Fatalf("Do: %v", err)

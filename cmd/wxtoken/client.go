@@ -18,10 +18,11 @@ import (
 
 // clientFlags are the flags of the commands that talk to a replica.
 type clientFlags struct {
-	addr    string
-	json    bool
-	quiet   bool
-	timeout time.Duration
+	addr      string
+	tokenFile string
+	json      bool
+	quiet     bool
+	timeout   time.Duration
 }
 
 func newClientFlags(name string, stderr io.Writer, quiet bool) (*flag.FlagSet, *clientFlags) {
@@ -32,7 +33,8 @@ func newClientFlags(name string, stderr io.Writer, quiet bool) (*flag.FlagSet, *
 	if def == "" {
 		def = client.DefaultBaseURL
 	}
-	fs.StringVar(&cf.addr, "addr", def, "replica API base URL (env WXTOKEN_ADDR)")
+	fs.StringVar(&cf.addr, "addr", def, "replica API base URL, or unix:///path/to/api.sock (env WXTOKEN_ADDR)")
+	fs.StringVar(&cf.tokenFile, "token-file", os.Getenv("WXTOKEN_TOKEN_FILE"), "file holding this client's bearer token (env WXTOKEN_TOKEN_FILE; or the token itself in WXTOKEN_TOKEN)")
 	fs.BoolVar(&cf.json, "json", false, "print JSON, for scripts")
 	fs.DurationVar(&cf.timeout, "timeout", client.DefaultTimeout, "bound on the whole command")
 	if quiet {
@@ -62,7 +64,15 @@ func parseArgs(fs *flag.FlagSet, args []string, want int, usage string) ([]strin
 }
 
 func (cf *clientFlags) client() (*client.Client, error) {
-	c, err := client.New(client.Config{BaseURL: cf.addr, HTTPClient: &http.Client{Timeout: cf.timeout}})
+	token := os.Getenv("WXTOKEN_TOKEN")
+	if cf.tokenFile != "" {
+		b, err := os.ReadFile(cf.tokenFile)
+		if err != nil {
+			return nil, badUsage(fmt.Errorf("--token-file: %w", err))
+		}
+		token = strings.TrimSpace(string(b))
+	}
+	c, err := client.New(client.Config{BaseURL: cf.addr, Token: token, HTTPClient: &http.Client{Timeout: cf.timeout}})
 	if err != nil {
 		return nil, badUsage(fmt.Errorf("--addr: %w", err))
 	}

@@ -3,14 +3,18 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/wxtoken/wxtoken/client"
+	"github.com/wxtoken/wxtoken/config"
 	"github.com/wxtoken/wxtoken/internal/replicatest"
 )
 
@@ -145,5 +149,34 @@ func TestPrintStatusBlocked(t *testing.T) {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, b.String())
 		}
+	}
+}
+
+// TestClientCommandsToken: against a replica with clients, the CLI sends
+// the token of --token-file or $WXTOKEN_TOKEN, and without one it prints
+// the refusal.
+func TestClientCommandsToken(t *testing.T) {
+	const token = "cli-client-token-0123456789"
+	sum := sha256.Sum256([]byte(token))
+	env := replicatest.Start(t, replicatest.Options{Edit: func(c *config.Config) {
+		c.Clients = []config.Client{{Name: "cli", TokenSHA256: sum[:], Apps: []string{"*"}, Allow: config.Actions}}
+	}})
+	cur := env.Current(t, replicatest.App, "token")
+	file := filepath.Join(t.TempDir(), "cli.token")
+	if err := os.WriteFile(file, []byte(token+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := runCmd("get", "--addr", env.URL, "-q", "demo"); err == nil || !strings.Contains(err.Error(), "unauthorized") {
+		t.Errorf("get without a token: got %v, want unauthorized", err)
+	}
+	if out, _, err := runCmd("get", "--addr", env.URL, "--token-file", file, "-q", "demo"); err != nil || out != cur.Value+"\n" {
+		t.Errorf("get --token-file: got %q, %v", out, err)
+	}
+	t.Setenv("WXTOKEN_TOKEN", token)
+	if out, _, err := runCmd("status", "--addr", env.URL); err != nil || !strings.Contains(out, "demo/token") {
+		t.Errorf("status with WXTOKEN_TOKEN: got %q, %v", out, err)
+	}
+	if _, _, err := runCmd("get", "--addr", env.URL, "--token-file", file+".missing", "demo"); !errors.Is(err, errUsage) {
+		t.Errorf("get --token-file missing: got %v, want a usage error", err)
 	}
 }

@@ -99,7 +99,8 @@ func demoConfig(listen string) (*config.Config, func(), error) {
 			ReadWait: config.DefaultReadWait, InvalidateWait: config.DefaultInvalidateWait, ReportInterval: config.DefaultReportInterval},
 		WeChat: config.WeChat{BaseURL: simURL, WeComBaseURL: simURL},
 		Apps: []config.App{{Name: "demo", Kind: config.KindClassic, AppID: "wxdemo0000000000",
-			Secret: config.NewSecret(hex.EncodeToString(secret)), DailyBudget: config.DefaultDailyBudget, Tickets: []string{config.TicketJSAPI}}},
+			Secret: config.NewSecret(hex.EncodeToString(secret)), DailyBudget: config.DefaultDailyBudget, Tickets: []string{config.TicketJSAPI},
+			AppAccess: config.AppAccess{JSSDKDomains: []string{"localhost", "example.com", "*.example.com"}}}},
 	}
 	if err := cfg.Validate(); err != nil {
 		stop()

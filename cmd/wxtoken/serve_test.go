@@ -38,6 +38,12 @@ apps:
 		{"bad duration", strings.Replace(good, "dial_timeout: 500ms", "dial_timeout: soon", 1), `etcd.dial_timeout: bad duration "soon"`},
 		{"unknown key", good + "extra: 1\n", "extra"},
 		{"unreachable etcd", good, "etcd unreachable at [http://127.0.0.1:1]"},
+		{"exposed without clients", strings.Replace(good, "listen: 127.0.0.1:0", "listen: 0.0.0.0:0", 1),
+			"config: listen: 0.0.0.0:0 is reachable from other hosts and no clients are set"},
+		{"http base_url", good + "wechat: {base_url: 'http://10.0.0.9:8500'}\n",
+			"config: wechat.base_url: http://10.0.0.9:8500 is plain HTTP to a host that is not loopback"},
+		{"unreadable token_file", good + "clients: [{name: web, token_file: /nonexistent/web.token, apps: [shop], allow: [read]}]\n",
+			"config: clients[0].token_file: open /nonexistent/web.token: no such file or directory"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "wxtoken.yaml")
@@ -75,19 +81,37 @@ func TestServeExitCode(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
-	path := filepath.Join(t.TempDir(), "bad.yaml")
-	os.WriteFile(path, []byte("apps:\n  - name: a\n    kind: nope\n    appid: x\n    secret: s\n"), 0o600)
-	cmd := exec.Command(bin, "serve", "--config", path)
+	for _, tc := range []struct{ yaml, field string }{
+		{"apps:\n  - name: a\n    kind: nope\n    appid: x\n    secret: s\n", "apps[0].kind"},
+		{"listen: 0.0.0.0:8417\n", "listen"},
+		{"wechat: {wecom_base_url: 'http://wecom-proxy.internal'}\n", "wechat.wecom_base_url"},
+		{"clients: [{name: web, token_file: /nonexistent/web.token, apps: ['*'], allow: [read]}]\n", "clients[0].token_file"},
+	} {
+		path := filepath.Join(t.TempDir(), "bad.yaml")
+		os.WriteFile(path, []byte(tc.yaml), 0o600)
+		cmd := exec.Command(bin, "serve", "--config", path)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		err := cmd.Run()
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) || exit.ExitCode() != 2 {
+			t.Fatalf("%s: exit: %v, want code 2", tc.field, err)
+		}
+		out := strings.TrimSpace(stderr.String())
+		if strings.Contains(out, "\n") || strings.Contains(out, "goroutine") || !strings.Contains(out, "config: "+tc.field+": ") {
+			t.Errorf("stderr = %q, want one line naming %s", out, tc.field)
+		}
+	}
+	// --listen on every interface, with no clients, is refused the same way.
+	path := filepath.Join(t.TempDir(), "ok.yaml")
+	os.WriteFile(path, []byte("etcd: {endpoints: ['http://127.0.0.1:1'], dial_timeout: 100ms}\n"), 0o600)
+	cmd := exec.Command(bin, "serve", "--config", path, "--listen", ":8417")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	err := cmd.Run()
 	var exit *exec.ExitError
-	if !errors.As(err, &exit) || exit.ExitCode() != 2 {
-		t.Fatalf("exit: %v, want code 2", err)
-	}
-	out := strings.TrimSpace(stderr.String())
-	if strings.Contains(out, "\n") || strings.Contains(out, "goroutine") || !strings.Contains(out, `apps[0].kind`) {
-		t.Errorf("stderr = %q, want one line naming apps[0].kind", out)
+	if out := strings.TrimSpace(stderr.String()); !errors.As(err, &exit) || exit.ExitCode() != 2 || !strings.HasPrefix(out, "wxtoken: config: listen: :8417 is reachable") {
+		t.Errorf("--listen :8417: exit %v, stderr %q; want code 2 naming listen", err, out)
 	}
 }
 

@@ -1,0 +1,142 @@
+package access
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// Action is a set of things a client may do; each names a group of routes.
+type Action uint8
+
+// The actions, one bit each.
+const (
+	Read       Action = 1 << iota // GET /v1/apps/{app}/token
+	Invalidate                    // POST /v1/apps/{app}/token/invalidate
+	Proxy                         // /wechat/{app}/...
+	JSSDK                         // GET /v1/apps/{app}/jssdk/signature
+	Ticket                        // GET /v1/apps/{app}/ticket/{type}
+	Status                        // GET /v1/status, GET /metrics, /ui/
+
+	// All is every action.
+	All = Read | Invalidate | Proxy | JSSDK | Ticket | Status
+)
+
+var actionNames = []struct {
+	a    Action
+	name string
+}{{Read, "read"}, {Invalidate, "invalidate"}, {Proxy, "proxy"}, {JSSDK, "jssdk"}, {Ticket, "ticket"}, {Status, "status"}}
+
+// ParseAction returns the action named name ("read", "invalidate",
+// "proxy", "jssdk", "ticket", "status") and whether there is one.
+func ParseAction(name string) (Action, bool) {
+	for _, n := range actionNames {
+		if n.name == name {
+			return n.a, true
+		}
+	}
+	return 0, false
+}
+
+// String returns the names of the actions in a, joined by ",".
+func (a Action) String() string {
+	var names []string
+	for _, n := range actionNames {
+		if a&n.a != 0 {
+			names = append(names, n.name)
+		}
+	}
+	return strings.Join(names, ",")
+}
+
+// route is what a request asks for, as the API's mux will route it.
+type route struct {
+	action Action // 0: a route no action names (the mux answers 404 or 405)
+	app    string // the app a per-app action is about, else ""
+	open   bool   // /healthz and /readyz: served to anyone
+}
+
+// maxSegs is how many leading path segments classify looks at.
+const maxSegs = 5
+
+// classify tells which action a request needs and for which app. It reads
+// the path the way http.ServeMux does (the escaped path cut at "/", each
+// segment unescaped), so that the app it names is the app the handler
+// serves; it looks at the path alone, leaving wrong methods to the mux's
+// 405. It does not allocate for a path without escapes.
+func classify(r *http.Request) route {
+	var segs [maxSegs]string
+	n, more := split(r, &segs)
+	s := segs[:n]
+	if n == 0 {
+		return route{}
+	}
+	switch s[0] {
+	case "healthz", "readyz":
+		return route{open: n == 1 && !more}
+	case "metrics":
+		if n == 1 && !more {
+			return route{action: Status}
+		}
+	case "ui":
+		return route{action: Status}
+	case "wechat":
+		if n >= 2 {
+			return route{action: Proxy, app: s[1]}
+		}
+	case "v1":
+		switch {
+		case n == 2 && !more && s[1] == "status":
+			return route{action: Status}
+		case n >= 4 && !more && s[1] == "apps":
+			app := s[2]
+			switch {
+			case n == 4 && s[3] == "token":
+				return route{action: Read, app: app}
+			case n == 5 && s[3] == "token" && s[4] == "invalidate":
+				return route{action: Invalidate, app: app}
+			case n == 5 && s[3] == "ticket":
+				return route{action: Ticket, app: app}
+			case n == 5 && s[3] == "jssdk" && s[4] == "signature":
+				return route{action: JSSDK, app: app}
+			}
+		}
+	}
+	return route{}
+}
+
+// split puts up to maxSegs leading segments of r's path into segs and
+// reports how many, and whether more follow. A path without escapes
+// (RawPath empty) is cut as it is; otherwise the escaped path is cut and
+// each segment unescaped, as the mux does.
+func split(r *http.Request, segs *[maxSegs]string) (n int, more bool) {
+	p := r.URL.Path
+	escaped := r.URL.RawPath != ""
+	if escaped {
+		p = r.URL.EscapedPath()
+	}
+	if !strings.HasPrefix(p, "/") {
+		return 0, false
+	}
+	p = p[1:]
+	for {
+		if n == maxSegs {
+			return n, true
+		}
+		seg, rest, found := p, "", false
+		if i := strings.IndexByte(p, '/'); i >= 0 {
+			seg, rest, found = p[:i], p[i+1:], true
+		}
+		if escaped {
+			if u, err := url.PathUnescape(seg); err == nil {
+				seg = u
+			}
+		}
+		segs[n] = seg
+		n++
+		if !found {
+			return n, false
+		}
+		p = rest
+	}
+}
