@@ -24,7 +24,7 @@ func TestRequestMetrics(t *testing.T) {
 	reg := prometheus.NewPedanticRegistry()
 	a, err := api.New(api.Config{
 		Cache: env.Replica.Cache(), Store: tokenstore.New(nil, env.Config.Etcd.Prefix),
-		Apps:   []api.App{{Name: replicatest.App, Kind: "classic", AppID: replicatest.AppID, Tickets: []string{"jsapi"}}},
+		Apps:   []api.App{{Name: replicatest.App, Kind: "classic", AppID: replicatest.AppID, Tickets: []string{"jsapi"}, ExposeTicket: true}},
 		Margin: env.Config.Refresh.Margin, Overlap: env.Config.Refresh.Overlap,
 		Registerer: reg, Gatherer: reg,
 	})

@@ -36,10 +36,15 @@ func Loopback(hostport string) bool {
 // reach ("listen", "metrics_listen"); a unix socket is never among them.
 func (c *Config) Exposed() []string {
 	var out []string
-	if !Loopback(c.Listen) {
+	// An address that is not host:port is refused as such elsewhere.
+	reachable := func(addr string) bool {
+		_, _, err := net.SplitHostPort(addr)
+		return err == nil && !Loopback(addr)
+	}
+	if reachable(c.Listen) {
 		out = append(out, "listen")
 	}
-	if c.MetricsListen != "" && !Loopback(c.MetricsListen) {
+	if c.MetricsListen != "" && reachable(c.MetricsListen) {
 		out = append(out, "metrics_listen")
 	}
 	return out

@@ -38,7 +38,7 @@ func TestConfigCheck(t *testing.T) {
 	good := write("good.yaml", `
 node: replica-1
 etcd:
-  endpoints: [http://10.0.0.1:2379]
+  endpoints: [http://127.0.0.1:2379]
   username: wxtoken
   password: ${WXTOKEN_TEST_ETCD_PASSWORD}
 apps:
@@ -72,7 +72,7 @@ apps:
 		if got := strings.Count(out, "'[redacted]'"); got != 4 {
 			t.Errorf("%d redacted secrets, want 4:\n%s", got, out)
 		}
-		for _, want := range []string{"node: replica-1", "fetch_timeout: 30s", "holdoff: 10m", "daily_budget: 500", "- http://10.0.0.1:2379"} {
+		for _, want := range []string{"node: replica-1", "fetch_timeout: 30s", "holdoff: 10m", "daily_budget: 500", "- http://127.0.0.1:2379"} {
 			if !strings.Contains(out, want) {
 				t.Errorf("the output lacks %q:\n%s", want, out)
 			}
