@@ -1,11 +1,12 @@
 package access
 
 import (
-	"bytes"
 	"context"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 func TestLimiter(t *testing.T) {
@@ -44,10 +45,18 @@ func TestLimiter(t *testing.T) {
 	if _, ok := l.Allow(a, "third/token"); !ok {
 		t.Fatal("report by a 50s later: refused, want allowed")
 	}
-	var buf bytes.Buffer
-	stats.WritePrometheus(&buf)
-	if !strings.Contains(buf.String(), `wxtoken_http_refused_total{code="rate_limited"} 2`) {
-		t.Errorf("metrics:\n%s\nwant 2 rate_limited", buf.String())
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(stats)
+	mfs, err := reg.Gather()
+	if err != nil || len(mfs) != 1 || mfs[0].GetName() != "wxtoken_http_refused_total" {
+		t.Fatalf("gathered %v, %v; want wxtoken_http_refused_total", mfs, err)
+	}
+	got := map[string]float64{}
+	for _, m := range mfs[0].GetMetric() {
+		got[m.GetLabel()[0].GetValue()] = m.GetCounter().GetValue()
+	}
+	if got["rate_limited"] != 2 || got["unauthorized"] != 0 || len(got) != 6 {
+		t.Errorf("refusals by code: %v, want rate_limited 2 and every other code at 0", got)
 	}
 }
 

@@ -1,19 +1,25 @@
 package access
 
 import (
-	"fmt"
-	"io"
 	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
-// refusalCodes are the codes Stats counts, in the order it prints them.
+// refusalCodes are the codes Stats counts.
 var refusalCodes = []string{"unauthorized", "forbidden", "bad_host", "cross_origin", "unsupported_media_type", "rate_limited"}
 
+var refusedDesc = prometheus.NewDesc("wxtoken_http_refused_total",
+	"API requests refused by access control, by error code.", []string{"code"}, nil)
+
 // Stats counts requests refused by Guards and a Limiter. The zero value is
-// ready; a nil *Stats counts nothing. Safe for concurrent use.
+// ready; a nil *Stats counts nothing. It is a prometheus.Collector of
+// wxtoken_http_refused_total{code}. Safe for concurrent use.
 type Stats struct {
 	counts [6]atomic.Int64 // by index in refusalCodes
 }
+
+var _ prometheus.Collector = (*Stats)(nil)
 
 func (s *Stats) refused(code string) {
 	if s == nil {
@@ -27,11 +33,13 @@ func (s *Stats) refused(code string) {
 	}
 }
 
-// WritePrometheus writes the counts in Prometheus text format, as
-// wxtoken_http_refused_total{code="..."}.
-func (s *Stats) WritePrometheus(w io.Writer) {
-	fmt.Fprint(w, "# HELP wxtoken_http_refused_total API requests refused by access control, by error code.\n# TYPE wxtoken_http_refused_total counter\n")
+// Describe implements prometheus.Collector.
+func (s *Stats) Describe(ch chan<- *prometheus.Desc) { ch <- refusedDesc }
+
+// Collect implements prometheus.Collector: one counter per code, zeros
+// included, so that increase() sees the first refusal.
+func (s *Stats) Collect(ch chan<- prometheus.Metric) {
 	for i, c := range refusalCodes {
-		fmt.Fprintf(w, "wxtoken_http_refused_total{code=%q} %d\n", c, s.counts[i].Load())
+		ch <- prometheus.MustNewConstMetric(refusedDesc, prometheus.CounterValue, float64(s.counts[i].Load()), c)
 	}
 }

@@ -1,7 +1,6 @@
 package deploy_test
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -11,6 +10,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"github.com/wxtoken/wxtoken/fetcher/wechattest"
 	"github.com/wxtoken/wxtoken/internal/replicatest"
@@ -39,23 +42,19 @@ func (e exported) scrape(ctx context.Context, t *testing.T, url string) {
 		body, _ := io.ReadAll(resp.Body)
 		t.Fatalf("GET /metrics: %d %s", resp.StatusCode, body)
 	}
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if f, ok := strings.CutPrefix(line, "# TYPE "); ok {
-			e[strings.Fields(f)[0]] = true
-			continue
-		}
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		if i := strings.IndexAny(line, "{ "); i > 0 {
-			e[line[:i]] = true
-		}
-	}
-	if err := sc.Err(); err != nil {
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
 		t.Fatalf("GET /metrics: %v", err)
+	}
+	for name, mf := range families {
+		e[name] = true
+		switch mf.GetType() {
+		case dto.MetricType_HISTOGRAM:
+			e[name+"_bucket"], e[name+"_sum"], e[name+"_count"] = true, true, true
+		case dto.MetricType_SUMMARY:
+			e[name+"_sum"], e[name+"_count"] = true, true
+		}
 	}
 }
 

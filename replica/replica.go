@@ -201,6 +201,9 @@ func New(opts Options) (*Replica, error) {
 		}
 	}
 	stats := &access.Stats{}
+	if err := m.register(stats); err != nil {
+		return nil, err
+	}
 	wrap, limiter, err := guard(cfg, r.advertise(), stats, log)
 	if err != nil {
 		return nil, err
