@@ -203,3 +203,38 @@ func TestReportOfOldRecordFetchesNothing(t *testing.T) {
 		t.Fatalf("%d calls, want 2: a report of an old record fetches nothing", n)
 	}
 }
+
+// TestReportBeforeTermIsServed: a report written while no loop of this
+// process ran (between terms, or before a new leader's loops started) is
+// found in etcd by the first step, not lost.
+func TestReportBeforeTermIsServed(t *testing.T) {
+	f := newFixture(t)
+	fc := &script{}
+	r := newRefresher(t, f, fc, 0)
+	// As in a replica: the candidate's Delegate runs all along, so the
+	// report watch outlives each term.
+	dctx, dcancel := context.WithCancel(context.Background())
+	ddone := make(chan struct{})
+	go func() { defer close(ddone); r.Delegate(dctx, func() bool { return true }) }()
+	t.Cleanup(func() { dcancel(); <-ddone })
+	stop := f.lead(t, r)
+	ctx := context.Background()
+	if _, err := f.cache.Wait(ctx, "shop/token", 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := f.store.Report(ctx, tokenstore.Report{Cred: "shop/token", Seq: 1, Node: "x", At: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	f.lead(t, r) // the next term, as after a failover
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if _, err := f.cache.Wait(wctx, "shop/token", 1); err != nil {
+		t.Fatalf("no refresh after a report made between terms: %v", err)
+	}
+	if n := fc.count(); n != 2 {
+		t.Errorf("%d calls, want 2: the report made one refresh", n)
+	}
+}

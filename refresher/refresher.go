@@ -239,7 +239,9 @@ func (r *Refresher) loop(ctx context.Context, w worker, c Cred) error {
 		}
 		r.mu.Unlock()
 	}()
-	t := &term{}
+	// Reports written before this loop registered its channel were relayed
+	// to nobody: the first step looks for one in etcd.
+	t := &term{scanReports: true}
 	trig := trigger{}
 	for {
 		next, err := r.step(ctx, w, c, t, trig)

@@ -24,6 +24,7 @@ type term struct {
 	// ReportInterval has passed since.
 	lastUnconfirmed time.Time
 	pending         trigger
+	scanReports     bool // the next step looks for a report of the current record in etcd
 }
 
 // retry is the pause after a failure that may be retried.
@@ -62,6 +63,14 @@ func (r *Refresher) step(ctx context.Context, w worker, c Cred, t *term, trig tr
 		}
 	} else if next, placed := r.place(ctx, w, c, snap, now); placed {
 		return next, nil
+	}
+	if t.scanReports && !trig.report && snap.Record != nil {
+		if ok, err := r.cfg.Store.Reported(ctx, c.Name, snap.Seq()); err == nil {
+			t.scanReports = false
+			if ok {
+				trig = trigger{report: true, seq: snap.Seq()}
+			}
+		}
 	}
 	force := false
 	reason := ""
