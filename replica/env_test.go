@@ -149,28 +149,8 @@ func (e *env) start(cfg *config.Config, wrap func(refresher.Fetcher) refresher.F
 // which tests catch each bug: WXTOKEN_UNSAFE_OFF=drain,isolation,...
 // (WXTOKEN_BREAK_INTENT=1 is the older spelling of "intent").
 func unsafeFromEnv() replica.Unsafe {
-	var u replica.Unsafe
-	u.SkipIntent = os.Getenv("WXTOKEN_BREAK_INTENT") == "1"
-	for _, name := range strings.Split(os.Getenv("WXTOKEN_UNSAFE_OFF"), ",") {
-		switch name {
-		case "intent":
-			u.SkipIntent = true
-		case "isolation":
-			u.NoIsolation = true
-		case "blind-retry":
-			u.BlindRetry = true
-		case "drain":
-			u.NoDrain = true
-		case "recovery":
-			u.NoReadWait = true
-		case "report-limit":
-			u.NoReportLimit = true
-		case "foreign":
-			u.NoForeign = true
-		case "short-scale":
-			u.NoShortScale = true
-		}
-	}
+	u, _ := replica.ParseUnsafe(os.Getenv("WXTOKEN_UNSAFE_OFF"))
+	u.SkipIntent = u.SkipIntent || os.Getenv("WXTOKEN_BREAK_INTENT") == "1"
 	return u
 }
 

@@ -15,36 +15,14 @@ import (
 // suite, which switches a protection off to show its checker catching the
 // bug that protection prevents.
 func unsafeFlags(fs *flag.FlagSet) func() (replica.Unsafe, error) {
-	off := fs.String("unsafe-off", "", "comma-separated protections to switch off (fault suite only): "+strings.Join(unsafeNames, ", "))
+	off := fs.String("unsafe-off", "", "comma-separated protections to switch off (fault suite only): "+strings.Join(replica.UnsafeNames, ", "))
 	skip := fs.Bool("unsafe-skip-intent", false, "same as --unsafe-off intent")
 	return func() (replica.Unsafe, error) {
-		var u replica.Unsafe
-		u.SkipIntent = *skip
-		for _, name := range strings.Split(*off, ",") {
-			switch strings.TrimSpace(name) {
-			case "":
-			case "intent":
-				u.SkipIntent = true
-			case "isolation":
-				u.NoIsolation = true
-			case "blind-retry":
-				u.BlindRetry = true
-			case "drain":
-				u.NoDrain = true
-			case "recovery":
-				u.NoReadWait = true
-			case "report-limit":
-				u.NoReportLimit = true
-			case "foreign":
-				u.NoForeign = true
-			case "short-scale":
-				u.NoShortScale = true
-			default:
-				return u, fmt.Errorf("serve: --unsafe-off: unknown protection %q (want %s)", name, strings.Join(unsafeNames, ", "))
-			}
+		u, err := replica.ParseUnsafe(*off)
+		if err != nil {
+			return u, fmt.Errorf("serve: --unsafe-off: %w", err)
 		}
+		u.SkipIntent = u.SkipIntent || *skip
 		return u, nil
 	}
 }
-
-var unsafeNames = []string{"intent", "isolation", "blind-retry", "drain", "recovery", "report-limit", "foreign", "short-scale"}
