@@ -118,6 +118,7 @@ func postInvalidate(ctx context.Context, hc *http.Client, base, app, token strin
 	inv := checker.Invalidation{App: app, Token: token, Start: time.Now()}
 	body, _ := json.Marshal(map[string]string{"access_token": token})
 	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, base+"/v1/apps/"+app+"/token/invalidate", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json") // the API refuses other POST bodies
 	resp, err := hc.Do(req)
 	if err != nil {
 		inv.End, inv.Code = time.Now(), "unreachable"

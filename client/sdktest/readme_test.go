@@ -3,6 +3,7 @@ package sdktest
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -118,6 +119,7 @@ func run(t *testing.T, bin, dir, name, prog string, v any, args ...string) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, append([]string{path}, args...)...)
 	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "WXTOKEN_TOKEN="+readmeToken)
 	out, err := cmd.Output()
 	if err != nil {
 		var stderr string
@@ -131,6 +133,9 @@ func run(t *testing.T, bin, dir, name, prog string, v any, args ...string) {
 		t.Fatalf("%s %s: output %q: %v", filepath.Base(bin), name, out, err)
 	}
 }
+
+// readmeToken is the bearer token the snippets send (as $WXTOKEN_TOKEN).
+const readmeToken = "readme-snippet-client-token-0123456789"
 
 // sent is a message the fake WeChat endpoint got.
 type sent struct {
@@ -192,8 +197,13 @@ func TestReadmeSnippets(t *testing.T) {
 	tokenFile := filepath.Join(t.TempDir(), "shop.token")
 	env := replicatest.Start(t, replicatest.Options{
 		Apps: []config.App{{Name: "shop", Kind: config.KindClassic, AppID: "wx0123456789abcdef", Secret: config.NewSecret("shop-secret"),
-			DailyBudget: config.DefaultDailyBudget, Tickets: []string{config.TicketJSAPI}, TokenFile: tokenFile}},
+			DailyBudget: config.DefaultDailyBudget, Tickets: []string{config.TicketJSAPI}, TokenFile: tokenFile,
+			AppAccess: config.AppAccess{JSSDKDomains: []string{"shop.example.com"}}}},
 		Edit: func(cfg *config.Config) {
+			// The snippets send $WXTOKEN_TOKEN, as the README says.
+			sum := sha256.Sum256([]byte(readmeToken))
+			cfg.Clients = []config.Client{{Name: "readme", TokenSHA256: sum[:], Apps: []string{"*"},
+				Allow: []string{"read", "invalidate", "proxy", "jssdk"}}}
 			sim, err := url.Parse(cfg.WeChat.BaseURL)
 			if err != nil {
 				t.Fatal(err)
@@ -212,7 +222,17 @@ func TestReadmeSnippets(t *testing.T) {
 			t.Fatalf("README line %d: the snippet does not use %s", s.Line, readmeBase)
 		}
 		code := strings.ReplaceAll(s.Code, readmeBase, env.URL)
-		return strings.ReplaceAll(code, "/run/wxtoken/shop.token", tokenFile)
+		code = strings.ReplaceAll(code, "/run/wxtoken/shop.token", tokenFile)
+		// Sections 2 to 4 use the AUTH that section 1 defines.
+		if strings.Contains(code, "AUTH") && !strings.Contains(code, "AUTH =") {
+			switch s.Lang {
+			case "python":
+				code = "import os\nAUTH = {\"Authorization\": \"Bearer \" + os.environ[\"WXTOKEN_TOKEN\"]}\n" + code
+			case "js":
+				code = "const AUTH = { Authorization: `Bearer ${process.env.WXTOKEN_TOKEN}` };\n" + code
+			}
+		}
+		return code
 	}
 	type tokenOut struct{ Token, Again string }
 	checkToken := func(what string, got tokenOut, want string) {
