@@ -30,7 +30,7 @@ func (c *Cache) Intent(cred string) (Intent, bool) {
 // any failure. Every replica follows them: an intent is the fenced mark
 // that a fetch is in flight and may doom the published token.
 func (c *Cache) runIntents(ctx context.Context) {
-	prefix := c.keys.Prefix + "/intent/"
+	prefix := c.keys.Intents()
 	for ctx.Err() == nil {
 		err := c.watchIntents(ctx, prefix)
 		if ctx.Err() != nil {

@@ -9,7 +9,7 @@
 //	P/election/<lease>      leader election (package election)
 //	P/cred/<cred>           Record, the published credential
 //	P/intent/<cred>         Intent, written before every WeChat call
-//	P/budget/<cred>/<day>   Budget, fetches of one China-time day
+//	P/day/<day>/budget/<cred>  Budget, fetches of one China-time day
 //	P/report/<cred>/<seq>   Report, "the credential of seq failed"
 //	P/state/<cred>          State, the leader's view (errors, schedule)
 //	P/replica/<node>        Presence, leased
@@ -159,10 +159,22 @@ func (k Keys) Creds() string { return k.Prefix + "/cred/" }
 func (k Keys) Cred(cred string) string { return k.Creds() + cred }
 
 // Intent is the key of a credential's intent.
-func (k Keys) Intent(cred string) string { return k.Prefix + "/intent/" + cred }
+func (k Keys) Intent(cred string) string { return k.Intents() + cred }
+
+// Intents is the prefix of all intents.
+func (k Keys) Intents() string { return k.Prefix + "/intent/" }
+
+// Days is the prefix of every day-scoped key.
+func (k Keys) Days() string { return k.Prefix + "/day/" }
+
+// Day is the prefix of the keys of one China-time day (see Day).
+func (k Keys) Day(day string) string { return k.Days() + day + "/" }
+
+// DayBudgets is the prefix of the budgets of one day.
+func (k Keys) DayBudgets(day string) string { return k.Day(day) + "budget/" }
 
 // Budget is the key of a credential's budget on day.
-func (k Keys) Budget(cred, day string) string { return k.Prefix + "/budget/" + cred + "/" + day }
+func (k Keys) Budget(cred, day string) string { return k.DayBudgets(day) + cred }
 
 // Reports is the prefix of all reports.
 func (k Keys) Reports() string { return k.Prefix + "/report/" }

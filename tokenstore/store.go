@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -330,9 +329,9 @@ func (s *Store) Overview(ctx context.Context, day string) (Overview, error) {
 	ov := Overview{Budgets: map[string]Budget{}, Intents: map[string]Intent{}, Refusals: map[string][]Refusal{}, Owners: map[string]Owner{}}
 	resp, err := s.c.Txn(ctx).Then(
 		clientv3.OpGet(s.keys.States(), clientv3.WithPrefix()),
-		clientv3.OpGet(s.keys.Prefix+"/budget/", clientv3.WithPrefix()),
+		clientv3.OpGet(s.keys.DayBudgets(day), clientv3.WithPrefix()),
 		clientv3.OpGet(s.keys.Replicas(), clientv3.WithPrefix()),
-		clientv3.OpGet(s.keys.Prefix+"/intent/", clientv3.WithPrefix()),
+		clientv3.OpGet(s.keys.Intents(), clientv3.WithPrefix()),
 		clientv3.OpGet(s.keys.Refusals(), clientv3.WithPrefix()),
 		clientv3.OpGet(s.keys.Owners(), clientv3.WithPrefix()),
 	).Commit()
@@ -357,17 +356,11 @@ func (s *Store) Overview(ctx context.Context, day string) (Overview, error) {
 			ov.States = append(ov.States, st)
 		}
 	}
-	bp := s.keys.Prefix + "/budget/"
+	bp := s.keys.DayBudgets(day)
 	for _, kv := range resp.Responses[1].GetResponseRange().Kvs {
-		k := string(kv.Key[len(bp):])
-		i := strings.LastIndexByte(k, '/')
-		if i < 0 || k[i+1:] != day {
-			continue
-		}
-		cred := k[:i]
 		var b Budget
 		if json.Unmarshal(kv.Value, &b) == nil {
-			ov.Budgets[cred] = b
+			ov.Budgets[string(kv.Key[len(bp):])] = b
 		}
 	}
 	for _, kv := range resp.Responses[2].GetResponseRange().Kvs {
@@ -376,7 +369,7 @@ func (s *Store) Overview(ctx context.Context, day string) (Overview, error) {
 			ov.Replicas = append(ov.Replicas, p)
 		}
 	}
-	ip := s.keys.Prefix + "/intent/"
+	ip := s.keys.Intents()
 	for _, kv := range resp.Responses[3].GetResponseRange().Kvs {
 		var in Intent
 		if json.Unmarshal(kv.Value, &in) == nil {

@@ -1,0 +1,159 @@
+package tokenstore
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// LoadAllError names the credentials LoadAll left out because one of
+// their keys did not decode, each with Load's error for it. errors.Is(err,
+// ErrRecordUnreadable) holds when a record did not open.
+type LoadAllError struct {
+	Failed map[string]error // by credential
+}
+
+func (e *LoadAllError) Error() string {
+	creds := make([]string, 0, len(e.Failed))
+	for cred := range e.Failed {
+		creds = append(creds, cred)
+	}
+	slices.Sort(creds)
+	return fmt.Sprintf("load all: %d credentials left out: %s", len(creds), strings.Join(creds, ", "))
+}
+
+// Unwrap returns each credential's error.
+func (e *LoadAllError) Unwrap() []error {
+	out := make([]error, 0, len(e.Failed))
+	for _, err := range e.Failed {
+		out = append(out, err)
+	}
+	return out
+}
+
+// LoadAll reads every credential's snapshot of day in one linearizable
+// transaction (one revision, one range read per key family), the bulk
+// form of Load for a leader's term start. Each snapshot is what Load(ctx,
+// cred, day) would return at that revision, which LoadAll returns too. A
+// credential with no key at all is absent from the map: its Load would be
+// the empty snapshot with Cred and Day set.
+//
+// A key that does not decode (a record that does not open, a malformed
+// intent, budget or owner) is its credential's trouble alone: that
+// credential is left out of the map (do not take its absence for "no
+// keys": its Load fails), every other snapshot is returned, and err is a
+// *LoadAllError naming the left-out ones. Any other error means nothing
+// was read.
+//
+// The reply holds every record, intent, owner and refusal and the day's
+// budgets in one message: some 40 MB at 100,000 credentials, within the
+// client's default receive limit (math.MaxInt32).
+func (s *Store) LoadAll(ctx context.Context, day string) (map[string]Snapshot, int64, error) {
+	k := s.keys
+	resp, err := s.c.Txn(ctx).Then(
+		clientv3.OpGet(k.Creds(), clientv3.WithPrefix()),
+		clientv3.OpGet(k.Intents(), clientv3.WithPrefix()),
+		clientv3.OpGet(k.DayBudgets(day), clientv3.WithPrefix()),
+		clientv3.OpGet(k.Owners(), clientv3.WithPrefix()),
+		clientv3.OpGet(k.Refusals(), clientv3.WithPrefix()),
+	).Commit()
+	if err != nil {
+		return nil, 0, fmt.Errorf("load all: %w", err)
+	}
+	rangeOf := func(i int) []*mvccpb.KeyValue { return resp.Responses[i].GetResponseRange().Kvs }
+	out := make(map[string]Snapshot, len(rangeOf(0)))
+	failed := map[string]error{}
+	// each calls fn with the snapshot of every key's credential under
+	// prefix and stores it back, unless fn fails.
+	each := func(i int, prefix string, fn func(sn *Snapshot, kv *mvccpb.KeyValue) error) {
+		for _, kv := range rangeOf(i) {
+			cred := string(kv.Key[len(prefix):])
+			sn, ok := out[cred]
+			if !ok {
+				sn = Snapshot{Cred: cred, Day: day}
+			}
+			if err := fn(&sn, kv); err != nil {
+				failed[cred] = fmt.Errorf("load %s: %w", cred, err)
+				continue
+			}
+			out[cred] = sn
+		}
+	}
+	each(0, k.Creds(), func(sn *Snapshot, kv *mvccpb.KeyValue) (err error) {
+		sn.Record, err = s.codec.decodeRecord(string(kv.Key), kv.Value)
+		sn.RecordRev = kv.ModRevision
+		return err
+	})
+	each(1, k.Intents(), func(sn *Snapshot, kv *mvccpb.KeyValue) error {
+		sn.Intent, sn.IntentRev = new(Intent), kv.ModRevision
+		if err := json.Unmarshal(kv.Value, sn.Intent); err != nil {
+			return fmt.Errorf("intent: %w", err)
+		}
+		return nil
+	})
+	each(2, k.DayBudgets(day), func(sn *Snapshot, kv *mvccpb.KeyValue) error {
+		sn.BudgetRev = kv.ModRevision
+		if err := json.Unmarshal(kv.Value, &sn.Budget); err != nil {
+			return fmt.Errorf("budget: %w", err)
+		}
+		return nil
+	})
+	each(3, k.Owners(), func(sn *Snapshot, kv *mvccpb.KeyValue) error {
+		sn.Owner, sn.OwnerRev = new(Owner), kv.ModRevision
+		if err := json.Unmarshal(kv.Value, sn.Owner); err != nil {
+			return fmt.Errorf("owner: %w", err)
+		}
+		return nil
+	})
+	for _, kv := range rangeOf(4) {
+		// P/refusal/<cred>/<node>: a node name holds no "/".
+		rest := string(kv.Key[len(k.Refusals()):])
+		i := strings.LastIndexByte(rest, '/')
+		var r Refusal
+		if i <= 0 || json.Unmarshal(kv.Value, &r) != nil {
+			continue // Load skips a malformed refusal too
+		}
+		cred := rest[:i]
+		sn, ok := out[cred]
+		if !ok {
+			sn = Snapshot{Cred: cred, Day: day}
+		}
+		sn.Refusals = append(sn.Refusals, r)
+		out[cred] = sn
+	}
+	if len(failed) > 0 {
+		for cred := range failed {
+			delete(out, cred)
+		}
+		return out, resp.Header.Revision, &LoadAllError{Failed: failed}
+	}
+	return out, resp.Header.Revision, nil
+}
+
+// ReportKey names one pending report.
+type ReportKey struct {
+	Cred string
+	Seq  uint64
+}
+
+// ReportsAll lists every report's credential and seq (keys only, whether
+// rejected or not) at one revision, which it returns too: where a report
+// watch may start.
+func (s *Store) ReportsAll(ctx context.Context) ([]ReportKey, int64, error) {
+	resp, err := s.c.Get(ctx, s.keys.Reports(), clientv3.WithPrefix(), clientv3.WithKeysOnly())
+	if err != nil {
+		return nil, 0, fmt.Errorf("reports: %w", err)
+	}
+	out := make([]ReportKey, 0, len(resp.Kvs))
+	for _, kv := range resp.Kvs {
+		if cred, seq, ok := s.keys.ParseReport(string(kv.Key)); ok {
+			out = append(out, ReportKey{Cred: cred, Seq: seq})
+		}
+	}
+	return out, resp.Header.Revision, nil
+}
