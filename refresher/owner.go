@@ -117,46 +117,34 @@ func (g delegateGuard) Cmp() clientv3.Cmp { return g.cmp }
 func (g delegateGuard) Held() bool        { return g.fresh() }
 
 // Delegate runs, on a candidate, the credentials that the leader handed to
-// this node (see place), until ctx ends; it returns when the loops it ran
-// have finished their calls in flight. fresh reports whether this node's
-// presence lease is younger than its TTL less a margin.
+// this node (see place), until ctx ends; it returns when the steps in
+// flight have finished their calls. fresh reports whether this node's
+// presence lease is younger than its TTL less a margin. A credential that
+// is taken back or given to another node stops at once if it waits, after
+// its step if one runs.
 func (r *Refresher) Delegate(ctx context.Context, fresh func() bool) {
-	type running struct {
-		rev    int64
-		cancel context.CancelFunc
-	}
-	var (
-		mu   sync.Mutex
-		runs = map[string]running{}
-		wg   sync.WaitGroup
-	)
+	s := newSched(r, ctx, func(error) {})
+	defer r.register(s)()
+	var wg sync.WaitGroup
 	wg.Go(func() { r.watchReports(ctx) })
+	wg.Go(s.run)
+	revs := map[string]int64{} // the assignment each credential runs under
 	r.cfg.Store.WatchOwners(ctx, func(cred string, o *tokenstore.Owner, rev int64) {
-		mu.Lock()
-		defer mu.Unlock()
-		if cur, ok := runs[cred]; ok && (o == nil || o.Node != r.cfg.Node || rev != cur.rev) {
-			cur.cancel()
-			delete(runs, cred)
+		if cur, ok := revs[cred]; ok && (o == nil || o.Node != r.cfg.Node || rev != cur) {
+			s.remove(cred)
+			delete(revs, cred)
 		}
 		c, known := r.byName[cred]
-		if _, ok := runs[cred]; ok || !known || o == nil || o.Node != r.cfg.Node {
+		if _, ok := revs[cred]; ok || !known || o == nil || o.Node != r.cfg.Node {
 			return
 		}
 		w := worker{g: delegateGuard{cmp: clientv3.Compare(clientv3.CreateRevision(o.LeaderKey), "=", o.LeaderRev), fresh: fresh}, ownerRev: rev}
-		lctx, cancel := context.WithCancel(ctx)
-		runs[cred] = running{rev: rev, cancel: cancel}
+		ectx, cancel := context.WithCancel(ctx)
+		revs[cred] = rev
 		r.log.Info("fetching a credential delegated by the leader", "cred", cred, "leader_rev", o.LeaderRev)
-		wg.Go(func() {
-			defer cancel()
-			if err := r.loop(lctx, w, c); err != nil {
-				r.log.Warn("delegated credential", "cred", cred, "err", err)
-			}
-		})
+		// Reports written before this assignment were relayed to nobody:
+		// its first step looks for one in etcd.
+		s.add(&entry{c: c, w: w, ctx: ectx, cancel: cancel, at: r.cfg.Now(), t: term{scanReports: true}})
 	})
-	mu.Lock()
-	for _, cur := range runs {
-		cur.cancel()
-	}
-	mu.Unlock()
 	wg.Wait()
 }

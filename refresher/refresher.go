@@ -101,9 +101,9 @@ type Refresher struct {
 	byName map[string]Cred
 	sem    chan struct{}
 
-	mu      sync.Mutex
-	reports map[string]chan uint64 // per credential with a running loop
-	warned  map[string]bool        // credentials whose short lifetime was logged
+	mu     sync.Mutex
+	scheds map[*sched]struct{} // the running schedulers, which reports are relayed to
+	warned map[string]bool     // credentials whose short lifetime was logged
 	// watchers counts the callers of watchReports; stopWatch ends the
 	// shared watch.
 	watchers  int
@@ -147,7 +147,7 @@ func New(cfg Config) (*Refresher, error) {
 		log:     cfg.Logger.With("component", "refresher", "node", cfg.Node),
 		byName:  map[string]Cred{},
 		sem:     make(chan struct{}, cfg.Concurrency),
-		reports: map[string]chan uint64{},
+		scheds:  map[*sched]struct{}{},
 		warned:  map[string]bool{},
 	}
 	for _, c := range cfg.Creds {
@@ -197,6 +197,10 @@ type worker struct {
 // one credential on this host: that credential is handed to another
 // candidate and the term goes on. Lead returns nil, or, only with
 // Unsafe.NoIsolation, an election.HoldoffError on a refusal.
+//
+// One scheduler steps every credential (see sched): the term starts from
+// a few range reads of the whole state (LoadAll, PendingReports), not one
+// read per credential.
 func (r *Refresher) Lead(ctx context.Context, g *election.Guard) error {
 	r.cfg.Metrics.setLeader(true)
 	defer r.cfg.Metrics.setLeader(false)
@@ -204,15 +208,51 @@ func (r *Refresher) Lead(ctx context.Context, g *election.Guard) error {
 	defer cancel(nil)
 
 	w := worker{g: g, leader: g}
+	s := newSched(r, ctx, func(err error) { cancel(err) })
+	defer r.register(s)()
 	var wg sync.WaitGroup
 	wg.Go(func() { r.watchReports(ctx) })
-	for _, c := range r.cfg.Creds {
-		wg.Go(func() {
-			if err := r.loop(ctx, w, c); err != nil {
-				cancel(err)
-			}
-		})
+
+	now := r.cfg.Now()
+	day := tokenstore.Day(now)
+	lctx, lcancel := context.WithTimeout(ctx, r.cfg.FetchTimeout)
+	snaps, _, err := r.cfg.Store.LoadAll(lctx, day)
+	lcancel()
+	var partial *tokenstore.LoadAllError
+	switch {
+	case errors.As(err, &partial):
+		// Those credentials' keys did not decode: they read alone, and
+		// say why, in their first step.
+	case err != nil:
+		r.log.Warn("load every credential at the start of the term: reading them one by one instead", "err", err)
+		snaps = nil
 	}
+	for _, c := range r.cfg.Creds {
+		e := &entry{c: c, w: w, at: now, t: term{scanReports: snaps == nil}}
+		if snaps != nil && (partial == nil || partial.Failed[c.Name] == nil) {
+			snap, ok := snaps[c.Name]
+			if !ok {
+				snap = tokenstore.Snapshot{Cred: c.Name, Day: day}
+			}
+			e.snap = &snap
+		}
+		s.add(e)
+	}
+	if snaps != nil {
+		// Reports written while no step listened; the watch relays the
+		// ones written from now on to the entries added above.
+		pctx, pcancel := context.WithTimeout(ctx, r.cfg.FetchTimeout)
+		reports, _, err := r.cfg.Store.ReportsAll(pctx)
+		pcancel()
+		if err != nil {
+			r.log.Warn("list pending reports", "err", err)
+			s.scanAll()
+		}
+		for _, rep := range reports {
+			s.relay(rep.Cred, rep.Seq)
+		}
+	}
+	s.run()
 	wg.Wait()
 	var ho *election.HoldoffError
 	if err := context.Cause(ctx); errors.As(err, &ho) {
@@ -224,46 +264,6 @@ func (r *Refresher) Lead(ctx context.Context, g *election.Guard) error {
 // errNotOwner ends a delegate's loop: the credential was given to another
 // node or taken back.
 var errNotOwner = errors.New("refresher: no longer the credential's owner")
-
-// loop is one credential's life under one worker: one step at a time, so
-// a credential has at most one fetch in flight on this node.
-func (r *Refresher) loop(ctx context.Context, w worker, c Cred) error {
-	reports := make(chan uint64, 1)
-	r.mu.Lock()
-	r.reports[c.Name] = reports
-	r.mu.Unlock()
-	defer func() {
-		r.mu.Lock()
-		if r.reports[c.Name] == reports {
-			delete(r.reports, c.Name)
-		}
-		r.mu.Unlock()
-	}()
-	// Reports written before this loop registered its channel were relayed
-	// to nobody: the first step looks for one in etcd.
-	t := &term{scanReports: true}
-	trig := trigger{}
-	for {
-		next, err := r.step(ctx, w, c, t, trig)
-		if errors.Is(err, errNotOwner) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		timer := time.NewTimer(max(next.Sub(r.cfg.Now()), 0))
-		select {
-		case <-ctx.Done():
-			timer.Stop()
-			return nil
-		case seq := <-reports:
-			timer.Stop()
-			trig = trigger{report: true, seq: seq}
-		case <-timer.C:
-			trig, t.pending = t.pending, trigger{}
-		}
-	}
-}
 
 // refreshAt plans the refresh of a token that expires at exp.
 func (r *Refresher) refreshAt(c Cred, fetched, exp time.Time) time.Time {

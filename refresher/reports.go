@@ -2,8 +2,8 @@ package refresher
 
 import "context"
 
-// watchReports relays invalidation reports to the credentials' running
-// loops until ctx ends. Lead and Delegate both call it; they share one
+// watchReports relays invalidation reports to the schedulers that step
+// their credentials until ctx ends. Lead and Delegate both call it; they share one
 // watch, which runs while either does, so that a report is relayed once.
 func (r *Refresher) watchReports(ctx context.Context) {
 	r.mu.Lock()
@@ -16,10 +16,11 @@ func (r *Refresher) watchReports(ctx context.Context) {
 			defer close(done)
 			r.cfg.Store.WatchReports(wctx, func(cred string, seq uint64) {
 				r.mu.Lock()
-				ch := r.reports[cred]
-				r.mu.Unlock()
-				if ch != nil {
-					relay(ch, seq)
+				defer r.mu.Unlock()
+				for s := range r.scheds {
+					if s.relay(cred, seq) {
+						return
+					}
 				}
 			})
 		}()
@@ -35,23 +36,5 @@ func (r *Refresher) watchReports(ctx context.Context) {
 	r.mu.Unlock()
 	if stop != nil {
 		stop()
-	}
-}
-
-// relay hands seq to a loop's one-slot report channel. A report already
-// pending is replaced by the higher seq, so that a stale report never
-// hides the current one.
-func relay(ch chan uint64, seq uint64) {
-	for {
-		select {
-		case ch <- seq:
-			return
-		default:
-		}
-		select {
-		case old := <-ch:
-			seq = max(seq, old)
-		default:
-		}
 	}
 }

@@ -34,26 +34,30 @@ func (t *term) retry() time.Duration {
 	return d
 }
 
-// step looks at one credential and fetches if it must. It returns when to
-// look again; an error ends the loop (errNotOwner: quietly).
-func (r *Refresher) step(ctx context.Context, w worker, c Cred, t *term, trig trigger) (time.Time, error) {
-	// At most Concurrency credentials are looked at or fetched at once, so
-	// a new term over thousands of credentials is no burst.
-	select {
-	case r.sem <- struct{}{}:
-		defer func() { <-r.sem }()
-	case <-ctx.Done():
+// step looks at one credential and fetches if it must. pre, if set, is
+// the credential's state read in bulk at the start of the term; otherwise
+// the step reads it. It returns when to look again; an error ends the
+// credential's stepping (errNotOwner: quietly) and, on the leader, the
+// term. The scheduler runs at most Concurrency steps at once, so a new
+// term over thousands of credentials is no burst.
+func (r *Refresher) step(ctx context.Context, w worker, c Cred, t *term, trig trigger, pre *tokenstore.Snapshot) (time.Time, error) {
+	now := r.cfg.Now()
+	if ctx.Err() != nil {
 		return time.Time{}, nil
 	}
-	now := r.cfg.Now()
 	if t.stopped != "" {
 		// A permanent error: no loop. The next term tries once more.
 		return now.Add(24 * time.Hour), nil
 	}
-	snap, err := r.load(ctx, c, now)
-	if err != nil {
-		r.log.Warn("load credential", "cred", c.Name, "err", err)
-		return now.Add(t.retry()), nil
+	var snap tokenstore.Snapshot
+	if pre != nil && pre.Day == tokenstore.Day(now) {
+		snap = *pre
+	} else {
+		var err error
+		if snap, err = r.load(ctx, c, now); err != nil {
+			r.log.Warn("load credential", "cred", c.Name, "err", err)
+			return now.Add(t.retry()), nil
+		}
 	}
 	r.cfg.Metrics.budget(c.Name, snap.Budget.Count, c.Budget)
 	r.cfg.Metrics.refusedNodes(c.Name, snap.Refusals)
