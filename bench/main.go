@@ -64,7 +64,7 @@ func run(ctx context.Context, args []string) error {
 	fs.BoolVar(&o.quick, "quick", false, "shorter runs and fewer credentials (a smoke test: figures are rougher)")
 	fs.StringVar(&only, "only", "", "comma-separated sections to run: "+strings.Join(sections, ","))
 	fs.DurationVar(&o.loadDuration, "duration", 5*time.Second, "measured duration of each load run (section 1)")
-	fs.IntVar(&o.creds, "creds", 10000, "credentials in the scale section")
+	fs.IntVar(&o.creds, "creds", 100000, "credentials of the largest cluster in the scale section (it also runs 10,000)")
 	fs.StringVar(&o.bin, "wxtoken", "", "wxtoken binary to run (default: go build ./cmd/wxtoken)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the working directory (logs, etcd data) after the run")
 	table := fs.String("table", "", "print the table of a results file written earlier, and run nothing")
@@ -89,8 +89,8 @@ func run(ctx context.Context, args []string) error {
 	o.cpus = runtime.GOMAXPROCS(0)
 	if o.quick {
 		o.loadDuration = min(o.loadDuration, 2*time.Second)
-		if o.creds == 10000 {
-			o.creds = 2000
+		if o.creds == 100000 {
+			o.creds = 20000
 		}
 	}
 	o.only = map[string]bool{}

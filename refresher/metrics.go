@@ -1,89 +1,152 @@
 package refresher
 
 import (
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 
 	"github.com/wxtoken/wxtoken/fetcher"
 	"github.com/wxtoken/wxtoken/tokenstore"
 )
 
-// Metrics counts what the refresher does, as Prometheus collectors: it is a
-// prometheus.Collector to register once with the replica's registry. The
-// leader-side gauges are cleared when a term ends, so that a follower
-// reports none of them. It is safe for concurrent use.
+// Metrics counts what the refresher does: it is a prometheus.Collector to
+// register once with the replica's registry. Its per-credential figures are
+// kept in one small struct per credential and turned into metrics at
+// scrape time, so that a leader of 100,000 credentials does not hold a
+// dozen client_golang series objects for each. The leader-side gauges are
+// cleared when a term ends, so that a follower reports none of them. It is
+// safe for concurrent use.
 type Metrics struct {
 	leading atomic.Bool
+	leader  prometheus.Gauge
 
-	leader          prometheus.Gauge
-	fetches         *prometheus.CounterVec // cred, result
-	budgetToday     *prometheus.GaugeVec   // cred
-	budgetLimit     *prometheus.GaugeVec   // cred
-	budgetRefusals  *prometheus.CounterVec // cred
-	blockedGauge    *prometheus.GaugeVec   // cred, reason
-	refusedGauge    *prometheus.GaugeVec   // cred, node
-	refusals        *prometheus.CounterVec // cred, code
-	danglingIntents *prometheus.CounterVec // cred
-	ambiguousCalls  *prometheus.CounterVec // cred
-	reportsRejected *prometheus.CounterVec // cred
-	foreignFetches  *prometheus.CounterVec // cred
+	mu    sync.Mutex
+	creds map[string]*credMetrics
+}
 
-	mu      sync.Mutex
-	blocked map[string]string   // cred -> reason, while blocked
-	seen    map[string]struct{} // creds whose counters are exposed
+// credMetrics is one credential's figures.
+type credMetrics struct {
+	fetches                  [len(results)]uint64 // by result, see results
+	fetched                  uint8                // bit i: results[i] has been counted ("ok" is exposed at 0)
+	budgetRefusals, dangling uint64
+	ambiguous, rejected      uint64
+	foreign                  uint64
+	refusals                 map[int]uint64 // by errcode
+	// The leader's gauges, cleared at the end of a term.
+	budgetToday, budgetLimit int
+	budgetSet                bool
+	blocked                  string
+	refused                  []string // nodes
+}
+
+// results are the values of the result label of wxtoken_fetches_total: ok
+// and fetcher's classes.
+var results = [...]string{"ok", "unknown", "transient", "permanent", "quota", "token_dead", "ambiguous"}
+
+// resultIndex is result's index in results (that of "unknown" for a class
+// fetcher names otherwise).
+func resultIndex(result string) int {
+	for i, r := range results {
+		if r == result {
+			return i
+		}
+	}
+	return 1
+}
+
+var (
+	descFetches        = desc("wxtoken_fetches_total", "WeChat fetches by credential and result (ok, or the error class).", "cred", "result")
+	descBudgetToday    = desc("wxtoken_budget_fetches_today", "Fetches counted against the daily budget today (China-time day).", "cred")
+	descBudgetLimit    = desc("wxtoken_budget_limit", "The credential's daily budget of fetches (0: unlimited).", "cred")
+	descBudgetRefusals = desc("wxtoken_budget_refusals_total", "Fetches refused because the daily budget was used up.", "cred")
+	descBlocked        = desc("wxtoken_credential_blocked", "1 while fetching a credential is stopped, by reason.", "cred", "reason")
+	descRefused        = desc("wxtoken_credential_refused", "1 while WeChat's refusal of the credential from a node (40164, 60020, 8950x) is in its holdoff.", "cred", "node")
+	descRefusals       = desc("wxtoken_refusals_total", "WeChat refusals of this host (40164, 60020, 8950x) by credential and errcode.", "cred", "code")
+	descDangling       = desc("wxtoken_dangling_intents_total", "Unfinished fetches (a previous leader's, or an unanswered call) waited out.", "cred")
+	descAmbiguous      = desc("wxtoken_ambiguous_calls_total", "WeChat calls given up without a complete answer.", "cred")
+	descRejected       = desc("wxtoken_reports_rejected_total", "Reports of a token that WeChat still accepted.", "cred")
+	descForeign        = desc("wxtoken_foreign_fetches_total", "Tokens killed by a fetch from outside the cluster.", "cred")
+)
+
+func desc(name, help string, labels ...string) *prometheus.Desc {
+	return prometheus.NewDesc(name, help, labels, nil)
 }
 
 var _ prometheus.Collector = (*Metrics)(nil)
 
 // NewMetrics returns Metrics at zero.
 func NewMetrics() *Metrics {
-	counter := func(name, help string, labels ...string) *prometheus.CounterVec {
-		return prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
-	}
-	gauge := func(name, help string, labels ...string) *prometheus.GaugeVec {
-		return prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: help}, labels)
-	}
 	return &Metrics{
-		leader:          prometheus.NewGauge(prometheus.GaugeOpts{Name: "wxtoken_leader", Help: "1 while this replica leads."}),
-		fetches:         counter("wxtoken_fetches_total", "WeChat fetches by credential and result (ok, or the error class).", "cred", "result"),
-		budgetToday:     gauge("wxtoken_budget_fetches_today", "Fetches counted against the daily budget today (China-time day).", "cred"),
-		budgetLimit:     gauge("wxtoken_budget_limit", "The credential's daily budget of fetches (0: unlimited).", "cred"),
-		budgetRefusals:  counter("wxtoken_budget_refusals_total", "Fetches refused because the daily budget was used up.", "cred"),
-		blockedGauge:    gauge("wxtoken_credential_blocked", "1 while fetching a credential is stopped, by reason.", "cred", "reason"),
-		refusedGauge:    gauge("wxtoken_credential_refused", "1 while WeChat's refusal of the credential from a node (40164, 60020, 8950x) is in its holdoff.", "cred", "node"),
-		refusals:        counter("wxtoken_refusals_total", "WeChat refusals of this host (40164, 60020, 8950x) by credential and errcode.", "cred", "code"),
-		danglingIntents: counter("wxtoken_dangling_intents_total", "Unfinished fetches (a previous leader's, or an unanswered call) waited out.", "cred"),
-		ambiguousCalls:  counter("wxtoken_ambiguous_calls_total", "WeChat calls given up without a complete answer.", "cred"),
-		reportsRejected: counter("wxtoken_reports_rejected_total", "Reports of a token that WeChat still accepted.", "cred"),
-		foreignFetches:  counter("wxtoken_foreign_fetches_total", "Tokens killed by a fetch from outside the cluster.", "cred"),
-		blocked:         map[string]string{},
-		seen:            map[string]struct{}{},
-	}
-}
-
-func (m *Metrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{
-		m.leader, m.fetches, m.budgetToday, m.budgetLimit, m.budgetRefusals, m.blockedGauge, m.refusedGauge,
-		m.refusals, m.danglingIntents, m.ambiguousCalls, m.reportsRejected, m.foreignFetches,
+		leader: prometheus.NewGauge(prometheus.GaugeOpts{Name: "wxtoken_leader", Help: "1 while this replica leads."}),
+		creds:  map[string]*credMetrics{},
 	}
 }
 
 // Describe implements prometheus.Collector.
 func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, c := range m.collectors() {
-		c.Describe(ch)
+	m.leader.Describe(ch)
+	for _, d := range []*prometheus.Desc{descFetches, descBudgetToday, descBudgetLimit, descBudgetRefusals, descBlocked,
+		descRefused, descRefusals, descDangling, descAmbiguous, descRejected, descForeign} {
+		ch <- d
 	}
 }
 
 // Collect implements prometheus.Collector.
 func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
-	for _, c := range m.collectors() {
-		c.Collect(ch)
+	m.leader.Collect(ch)
+	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
 	}
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for cred, c := range m.creds {
+		for i, v := range c.fetches {
+			if i == 0 || c.fetched&(1<<i) != 0 {
+				counter(descFetches, v, cred, results[i])
+			}
+		}
+		counter(descBudgetRefusals, c.budgetRefusals, cred)
+		counter(descDangling, c.dangling, cred)
+		counter(descAmbiguous, c.ambiguous, cred)
+		counter(descRejected, c.rejected, cred)
+		counter(descForeign, c.foreign, cred)
+		for code, v := range c.refusals {
+			counter(descRefusals, v, cred, strconv.Itoa(code))
+		}
+		if c.budgetSet {
+			gauge(descBudgetToday, float64(c.budgetToday), cred)
+			gauge(descBudgetLimit, float64(c.budgetLimit), cred)
+		}
+		if c.blocked != "" {
+			gauge(descBlocked, 1, cred, c.blocked)
+		}
+		for _, node := range c.refused {
+			gauge(descRefused, 1, cred, node)
+		}
+	}
+}
+
+// of returns cred's figures, made at zero on first use; m.mu is held.
+func (m *Metrics) of(cred string) *credMetrics {
+	c := m.creds[cred]
+	if c == nil {
+		c = &credMetrics{}
+		m.creds[cred] = c
+	}
+	return c
+}
+
+// update runs fn on cred's figures under the lock.
+func (m *Metrics) update(cred string, fn func(c *credMetrics)) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	fn(m.of(cred))
 }
 
 // Leader reports whether this replica leads right now.
@@ -92,25 +155,48 @@ func (m *Metrics) Leader() bool { return m.leading.Load() }
 // Fetches returns the number of WeChat fetches of cred with result ("ok",
 // or an error class such as "transient").
 func (m *Metrics) Fetches(cred, result string) int64 {
-	return int64(sum(m.fetches, map[string]string{"cred": cred, "result": result}))
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if c := m.creds[cred]; c != nil {
+		return int64(c.fetches[resultIndex(result)])
+	}
+	return 0
 }
 
 // Blocked returns why fetching cred is stopped, or "".
 func (m *Metrics) Blocked(cred string) string {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.blocked[cred]
+	if c := m.creds[cred]; c != nil {
+		return c.blocked
+	}
+	return ""
 }
 
 // ForeignFetches is how many tokens of cred something outside the cluster
 // killed, as this replica found while leading.
 func (m *Metrics) ForeignFetches(cred string) int64 {
-	return int64(sum(m.foreignFetches, map[string]string{"cred": cred}))
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if c := m.creds[cred]; c != nil {
+		return int64(c.foreign)
+	}
+	return 0
 }
 
 // HostRefusals is how often WeChat refused this host, over every
 // credential and code.
-func (m *Metrics) HostRefusals() int64 { return int64(sum(m.refusals, nil)) }
+func (m *Metrics) HostRefusals() int64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var n uint64
+	for _, c := range m.creds {
+		for _, v := range c.refusals {
+			n += v
+		}
+	}
+	return int64(n)
+}
 
 // setLeader marks the start (true) or the end (false) of a term. The end
 // clears the leader-side gauges: they are the leader's to report.
@@ -122,12 +208,10 @@ func (m *Metrics) setLeader(on bool) {
 	}
 	m.leader.Set(0)
 	m.mu.Lock()
-	clear(m.blocked)
-	m.blockedGauge.Reset()
-	m.mu.Unlock()
-	m.refusedGauge.Reset()
-	m.budgetToday.Reset()
-	m.budgetLimit.Reset()
+	defer m.mu.Unlock()
+	for _, c := range m.creds {
+		c.budgetSet, c.blocked, c.refused = false, "", nil
+	}
 }
 
 // fetch counts a WeChat fetch of cred and its result. The fetch counts
@@ -137,8 +221,13 @@ func (m *Metrics) fetch(cred string, err error) {
 	if err != nil {
 		result = fetcher.ClassOf(err).String()
 	}
-	m.fetches.WithLabelValues(cred, result).Inc()
-	m.budgetToday.WithLabelValues(cred).Inc()
+	m.update(cred, func(c *credMetrics) {
+		i := resultIndex(result)
+		c.fetches[i]++
+		c.fetched |= 1 << i
+		c.budgetToday++
+		c.budgetSet = true
+	})
 }
 
 func (m *Metrics) published(cred string, _ tokenstore.Record) {
@@ -151,17 +240,7 @@ func (m *Metrics) state(st tokenstore.State) {
 
 // setBlocked records why fetching cred is stopped ("": it is not).
 func (m *Metrics) setBlocked(cred, reason string) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if old, ok := m.blocked[cred]; ok && old != reason {
-		m.blockedGauge.DeleteLabelValues(cred, old)
-	}
-	if reason == "" {
-		delete(m.blocked, cred)
-		return
-	}
-	m.blocked[cred] = reason
-	m.blockedGauge.WithLabelValues(cred, reason).Set(1)
+	m.update(cred, func(c *credMetrics) { c.blocked = reason })
 }
 
 // budget records the fetches counted today against cred's daily budget
@@ -169,85 +248,61 @@ func (m *Metrics) setBlocked(cred, reason string) {
 // its counters at 0, so that their first increment shows in rate() and
 // increase().
 func (m *Metrics) budget(cred string, today, limit int) {
-	m.mu.Lock()
-	if _, ok := m.seen[cred]; !ok {
-		m.seen[cred] = struct{}{}
-		m.fetches.WithLabelValues(cred, "ok")
-		for _, c := range []*prometheus.CounterVec{m.budgetRefusals, m.danglingIntents, m.ambiguousCalls, m.reportsRejected, m.foreignFetches} {
-			c.WithLabelValues(cred)
-		}
-	}
-	m.mu.Unlock()
-	m.budgetToday.WithLabelValues(cred).Set(float64(today))
-	m.budgetLimit.WithLabelValues(cred).Set(float64(limit))
+	m.update(cred, func(c *credMetrics) {
+		c.budgetToday, c.budgetLimit, c.budgetSet = today, limit, true
+	})
 }
 
 // budgetRefusal counts a fetch of cred refused by the daily budget.
-func (m *Metrics) budgetRefusal(cred string) { m.budgetRefusals.WithLabelValues(cred).Inc() }
+func (m *Metrics) budgetRefusal(cred string) {
+	m.update(cred, func(c *credMetrics) { c.budgetRefusals++ })
+}
 
 // hostRefusal counts WeChat's refusal of this host (errcode code) for cred.
 func (m *Metrics) hostRefusal(cred string, code int) {
-	m.refusals.WithLabelValues(cred, strconv.Itoa(code)).Inc()
+	m.update(cred, func(c *credMetrics) {
+		if c.refusals == nil {
+			c.refusals = map[int]uint64{}
+		}
+		c.refusals[code]++
+	})
 }
 
 // refused sets whether WeChat's refusal of cred from node is in its
 // holdoff (on) or over (off).
 func (m *Metrics) refused(cred, node string, on bool) {
-	if on {
-		m.refusedGauge.WithLabelValues(cred, node).Set(1)
-		return
-	}
-	m.refusedGauge.DeleteLabelValues(cred, node)
+	m.update(cred, func(c *credMetrics) {
+		c.refused = slices.DeleteFunc(c.refused, func(n string) bool { return n == node })
+		if on {
+			c.refused = append(c.refused, node)
+		}
+	})
 }
 
 // refusedNodes sets cred's refused gauges to exactly the nodes in refs, as a
 // snapshot of etcd showed them (a refusal ends by its lease).
 func (m *Metrics) refusedNodes(cred string, refs []tokenstore.Refusal) {
-	m.refusedGauge.DeletePartialMatch(prometheus.Labels{"cred": cred})
-	for _, r := range refs {
-		m.refusedGauge.WithLabelValues(cred, r.Node).Set(1)
-	}
+	m.update(cred, func(c *credMetrics) {
+		c.refused = c.refused[:0]
+		for _, r := range refs {
+			c.refused = append(c.refused, r.Node)
+		}
+		if len(c.refused) == 0 {
+			c.refused = nil
+		}
+	})
 }
 
 // danglingIntent counts an unfinished fetch of cred waited out.
-func (m *Metrics) danglingIntent(cred string) { m.danglingIntents.WithLabelValues(cred).Inc() }
+func (m *Metrics) danglingIntent(cred string) { m.update(cred, func(c *credMetrics) { c.dangling++ }) }
 
 // ambiguousCall counts a WeChat call for cred given up without a complete
 // answer (it may have minted a token).
-func (m *Metrics) ambiguousCall(cred string) { m.ambiguousCalls.WithLabelValues(cred).Inc() }
+func (m *Metrics) ambiguousCall(cred string) { m.update(cred, func(c *credMetrics) { c.ambiguous++ }) }
 
 // reportRejected counts a report of cred's token that WeChat still accepted.
-func (m *Metrics) reportRejected(cred string) { m.reportsRejected.WithLabelValues(cred).Inc() }
+func (m *Metrics) reportRejected(cred string) { m.update(cred, func(c *credMetrics) { c.rejected++ }) }
 
 // foreignFetch counts a token of cred killed by a fetch from outside the
 // cluster.
-func (m *Metrics) foreignFetch(cred string) { m.foreignFetches.WithLabelValues(cred).Inc() }
-
-// sum adds up the counter and gauge values of c's metrics whose labels
-// include every pair of want. It is for the accessors, not for scrapes.
-func sum(c prometheus.Collector, want map[string]string) float64 {
-	ch := make(chan prometheus.Metric)
-	go func() { c.Collect(ch); close(ch) }()
-	total := 0.0
-	for metric := range ch {
-		var pb dto.Metric
-		if metric.Write(&pb) != nil || !hasLabels(&pb, want) {
-			continue
-		}
-		total += pb.GetCounter().GetValue() + pb.GetGauge().GetValue()
-	}
-	return total
-}
-
-func hasLabels(pb *dto.Metric, want map[string]string) bool {
-	found := 0
-	for _, lp := range pb.GetLabel() {
-		if v, ok := want[lp.GetName()]; ok {
-			if v != lp.GetValue() {
-				return false
-			}
-			found++
-		}
-	}
-	return found == len(want)
-}
+func (m *Metrics) foreignFetch(cred string) { m.update(cred, func(c *credMetrics) { c.foreign++ }) }

@@ -2,6 +2,7 @@ package refresher
 
 import (
 	"errors"
+	"github.com/wxtoken/wxtoken/fetcher"
 	"maps"
 	"strings"
 	"testing"
@@ -78,6 +79,13 @@ func TestMetrics(t *testing.T) {
 		"wxtoken_ambiguous_calls_total cred=shop/token":            1,
 		"wxtoken_reports_rejected_total cred=shop/token":           1,
 		"wxtoken_foreign_fetches_total cred=shop/token":            1,
+		// A credential's counters show at 0 from its first figure on.
+		"wxtoken_fetches_total cred=shop/jsapi result=ok": 0,
+		"wxtoken_budget_refusals_total cred=shop/jsapi":   0,
+		"wxtoken_dangling_intents_total cred=shop/jsapi":  0,
+		"wxtoken_ambiguous_calls_total cred=shop/jsapi":   0,
+		"wxtoken_reports_rejected_total cred=shop/jsapi":  0,
+		"wxtoken_foreign_fetches_total cred=shop/jsapi":   0,
 	}
 	if !maps.Equal(values, wantValues) {
 		t.Errorf("scrape:\n got %v\nwant %v", values, wantValues)
@@ -110,12 +118,12 @@ func TestMetrics(t *testing.T) {
 	}
 
 	// A credential's counters are exposed at 0 once the leader looks at it.
-	m.budget("shop/jsapi", 0, 0)
+	m.budget("shop/newapp", 0, 0)
 	values, _ = gather(t, reg)
 	for _, key := range []string{
-		"wxtoken_fetches_total cred=shop/jsapi result=ok", "wxtoken_budget_refusals_total cred=shop/jsapi",
-		"wxtoken_dangling_intents_total cred=shop/jsapi", "wxtoken_ambiguous_calls_total cred=shop/jsapi",
-		"wxtoken_reports_rejected_total cred=shop/jsapi", "wxtoken_foreign_fetches_total cred=shop/jsapi",
+		"wxtoken_fetches_total cred=shop/newapp result=ok", "wxtoken_budget_refusals_total cred=shop/newapp",
+		"wxtoken_dangling_intents_total cred=shop/newapp", "wxtoken_ambiguous_calls_total cred=shop/newapp",
+		"wxtoken_reports_rejected_total cred=shop/newapp", "wxtoken_foreign_fetches_total cred=shop/newapp",
 	} {
 		if v, ok := values[key]; !ok || v != 0 {
 			t.Errorf("%s = %v (exposed %v), want 0", key, v, ok)
@@ -136,5 +144,15 @@ func TestMetrics(t *testing.T) {
 	}
 	if m.Leader() || m.Blocked("shop/token") != "" || m.HostRefusals() != 2 {
 		t.Errorf("after the term: Leader %v, Blocked %q, HostRefusals %d; want false, \"\", 2", m.Leader(), m.Blocked("shop/token"), m.HostRefusals())
+	}
+}
+
+// TestResultsNameEveryClass: every class fetcher names has its own value of
+// the result label.
+func TestResultsNameEveryClass(t *testing.T) {
+	for c := fetcher.ClassUnknown; c <= fetcher.Ambiguous; c++ {
+		if i := resultIndex(c.String()); results[i] != c.String() {
+			t.Errorf("class %s is counted as %s", c, results[i])
+		}
 	}
 }

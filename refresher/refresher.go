@@ -143,12 +143,12 @@ func New(cfg Config) (*Refresher, error) {
 		cfg.Metrics = NewMetrics()
 	}
 	r := &Refresher{
-		cfg:     cfg,
-		log:     cfg.Logger.With("component", "refresher", "node", cfg.Node),
-		byName:  map[string]Cred{},
-		sem:     make(chan struct{}, cfg.Concurrency),
-		scheds:  map[*sched]struct{}{},
-		warned:  map[string]bool{},
+		cfg:    cfg,
+		log:    cfg.Logger.With("component", "refresher", "node", cfg.Node),
+		byName: map[string]Cred{},
+		sem:    make(chan struct{}, cfg.Concurrency),
+		scheds: map[*sched]struct{}{},
+		warned: map[string]bool{},
 	}
 	for _, c := range cfg.Creds {
 		if _, dup := r.byName[c.Name]; dup {
@@ -227,7 +227,8 @@ func (r *Refresher) Lead(ctx context.Context, g *election.Guard) error {
 		r.log.Warn("load every credential at the start of the term: reading them one by one instead", "err", err)
 		snaps = nil
 	}
-	for _, c := range r.cfg.Creds {
+	for i := range r.cfg.Creds {
+		c := &r.cfg.Creds[i]
 		e := &entry{c: c, w: w, at: now, t: term{scanReports: snaps == nil}}
 		if snaps != nil && (partial == nil || partial.Failed[c.Name] == nil) {
 			snap, ok := snaps[c.Name]

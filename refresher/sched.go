@@ -14,7 +14,7 @@ import (
 // in the heap (idx >= 0) or being stepped (running), never both, so it has
 // at most one step, and one WeChat call, in flight on this node.
 type entry struct {
-	c   Cred
+	c   *Cred
 	w   worker
 	ctx context.Context // the scheduler's, or a delegated credential's own
 	// cancel ends ctx when the entry has its own (delegates).
@@ -217,7 +217,7 @@ func (s *sched) runStep(e *entry) {
 	e.snap = nil
 	s.mu.Unlock()
 
-	next, err := s.r.step(e.ctx, e.w, e.c, &e.t, trig, snap)
+	next, err := s.r.step(e.ctx, e.w, *e.c, &e.t, trig, snap)
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
