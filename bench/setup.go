@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -67,9 +68,27 @@ func (e *env) writeConfig(pc procConfig) (string, error) {
 	fmt.Fprintf(&b, "election:\n  ttl: %s\n  candidate: %t\n", pc.TTL, pc.Candidate)
 	fmt.Fprintf(&b, "refresh:\n  concurrency: %d\n", pc.Concurrency)
 	fmt.Fprintf(&b, "wechat:\n  base_url: %s\n  wecom_base_url: %s\n", pc.SimURL, pc.SimURL)
-	b.WriteString("apps:\n")
-	for _, a := range pc.Apps {
-		fmt.Fprintf(&b, "  - {name: %s, kind: classic, appid: %s, secret: %s}\n", a.Name, a.AppID, a.Secret)
+	if len(pc.Apps) > 1000 {
+		// Thousands of apps go in an apps_file, as the README advises:
+		// JSON reads several times faster than YAML.
+		apps := make([]map[string]string, len(pc.Apps))
+		for i, a := range pc.Apps {
+			apps[i] = map[string]string{"name": a.Name, "kind": "classic", "appid": a.AppID, "secret": a.Secret}
+		}
+		js, err := json.Marshal(apps)
+		if err != nil {
+			return "", err
+		}
+		appsPath := filepath.Join(e.dir, pc.Node+"-apps.json")
+		if err := os.WriteFile(appsPath, js, 0o600); err != nil {
+			return "", err
+		}
+		fmt.Fprintf(&b, "apps_file: %s\n", appsPath)
+	} else {
+		b.WriteString("apps:\n")
+		for _, a := range pc.Apps {
+			fmt.Fprintf(&b, "  - {name: %s, kind: classic, appid: %s, secret: %s}\n", a.Name, a.AppID, a.Secret)
+		}
 	}
 	path := filepath.Join(e.dir, pc.Node+".yaml")
 	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {

@@ -52,9 +52,9 @@ type rawReportLimit struct {
 }
 
 type rawAppAccess struct {
-	JSSDKDomains  []string `yaml:"jssdk_domains"`
-	ExposeTicket  bool     `yaml:"expose_ticket"`
-	TokenFileMode string   `yaml:"token_file_mode"`
+	JSSDKDomains  []string `yaml:"jssdk_domains" json:"jssdk_domains"`
+	ExposeTicket  bool     `yaml:"expose_ticket" json:"expose_ticket"`
+	TokenFileMode string   `yaml:"token_file_mode" json:"token_file_mode"`
 }
 
 // access builds the Access part of a Config; it runs last, so that it can

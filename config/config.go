@@ -220,6 +220,9 @@ func Parse(data []byte, dir string, lookupEnv func(string) (string, bool)) (*Con
 	if err := decode(data, &raw); err != nil {
 		return nil, err
 	}
+	if err := readAppsFile(&raw, dir); err != nil {
+		return nil, err
+	}
 	b := builder{dir: dir, lookupEnv: lookupEnv}
 	c := b.build(&raw)
 	if len(b.errs) > 0 {

@@ -27,6 +27,7 @@ type rawConfig struct {
 	Refresh    rawRefresh       `yaml:"refresh"`
 	WeChat     rawWeChat        `yaml:"wechat"`
 	Apps       []rawApp         `yaml:"apps"`
+	AppsFile   string           `yaml:"apps_file"` // appsfile.go
 	rawAccess  `yaml:",inline"` // access.go
 }
 
@@ -64,15 +65,17 @@ type rawWeChat struct {
 	InsecureHTTP bool   `yaml:"insecure_http"`
 }
 
+// rawApp is one item of apps (YAML) or of the apps_file (JSON, the same
+// keys).
 type rawApp struct {
-	Name         string           `yaml:"name"`
-	Kind         string           `yaml:"kind"`
-	AppID        string           `yaml:"appid"`
-	Secret       *string          `yaml:"secret"`
-	SecretFile   *string          `yaml:"secret_file"`
-	DailyBudget  *int             `yaml:"daily_budget"`
-	Tickets      []string         `yaml:"tickets"`
-	TokenFile    string           `yaml:"token_file"`
+	Name         string           `yaml:"name" json:"name"`
+	Kind         string           `yaml:"kind" json:"kind"`
+	AppID        string           `yaml:"appid" json:"appid"`
+	Secret       *string          `yaml:"secret" json:"secret"`
+	SecretFile   *string          `yaml:"secret_file" json:"secret_file"`
+	DailyBudget  *int             `yaml:"daily_budget" json:"daily_budget"`
+	Tickets      []string         `yaml:"tickets" json:"tickets"`
+	TokenFile    string           `yaml:"token_file" json:"token_file"`
 	rawAppAccess `yaml:",inline"` // access.go
 }
 
