@@ -73,9 +73,12 @@ type Config struct {
 	// (getcallbackip). A report of a live token is rejected instead of
 	// refreshing it, so that a caller's mistake kills no valid token.
 	CheckToken func(ctx context.Context, c Cred, token string) (alive bool, err error)
-	Metrics    *Metrics
-	Logger     *slog.Logger
-	Now        func() time.Time
+	// OnTermStarted, if set, is called once a term has read the state of
+	// every credential and queued them all.
+	OnTermStarted func()
+	Metrics       *Metrics
+	Logger        *slog.Logger
+	Now           func() time.Time
 	// Unsafe switches protections off, only so that the fault suite can
 	// show each one matters. The release binary cannot set it.
 	Unsafe Unsafe
@@ -252,6 +255,9 @@ func (r *Refresher) Lead(ctx context.Context, g *election.Guard) error {
 		for _, rep := range reports {
 			s.relay(rep.Cred, rep.Seq)
 		}
+	}
+	if r.cfg.OnTermStarted != nil {
+		r.cfg.OnTermStarted()
 	}
 	s.run()
 	wg.Wait()

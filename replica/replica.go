@@ -186,7 +186,8 @@ func New(opts Options) (*Replica, error) {
 		WindowMargin: cfg.Refresh.Margin, Overlap: cfg.Refresh.Overlap, Concurrency: cfg.Refresh.Concurrency,
 		Holdoff: cfg.Election.Holdoff, ReportInterval: cfg.Refresh.ReportInterval,
 		Metrics: metrics, Logger: log, Now: opts.Now, Unsafe: opts.Unsafe.Unsafe,
-		CheckToken: checkToken(fc, cfg.WeChat.WeComBaseURL),
+		CheckToken:    checkToken(fc, cfg.WeChat.WeComBaseURL),
+		OnTermStarted: func() { releaseStartup(len(creds)) },
 	})
 	if err != nil {
 		return nil, err
@@ -303,6 +304,13 @@ func (r *Replica) Run(ctx context.Context) error {
 		go func() { defer wg.Done(); f() }()
 	}
 	start(func() { _ = r.cache.Run(bg) })
+	start(func() {
+		select {
+		case <-r.cache.Loaded():
+			releaseStartup(len(r.cfg.Apps))
+		case <-bg.Done():
+		}
+	})
 	if r.sink != nil {
 		start(func() { _ = r.sink.Run(bg) })
 	}
