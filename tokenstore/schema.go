@@ -207,6 +207,10 @@ func (k Keys) States() string { return k.Prefix + "/state/" }
 // State is the key of a credential's leader state.
 func (k Keys) State(cred string) string { return k.States() + cred }
 
+// Probe is a key that is never written: replicas read it to learn that
+// etcd answers quorum reads.
+func (k Keys) Probe() string { return k.Prefix + "/probe" }
+
 // Replicas is the prefix of all presence keys.
 func (k Keys) Replicas() string { return k.Prefix + "/replica/" }
 
