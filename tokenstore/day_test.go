@@ -40,7 +40,10 @@ func TestDayKeysLeased(t *testing.T) {
 	var wg sync.WaitGroup
 	for i, s := range []*tokenstore.Store{s1, s2, s1, s2} {
 		wg.Add(1)
-		go func() { defer wg.Done(); beginFetch(t, s, g, []string{"a/token", "b/token", "c/token", "d/token"}[i], day) }()
+		go func() {
+			defer wg.Done()
+			beginFetch(t, s, g, []string{"a/token", "b/token", "c/token", "d/token"}[i], day)
+		}()
 	}
 	wg.Wait()
 	beginFetch(t, s1, g, "a/token", other)
