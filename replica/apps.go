@@ -49,3 +49,17 @@ func tokenSink(cfg *config.Config, cache *tokenstore.Cache, log *slog.Logger, no
 	}
 	return tokenfile.New(tokenfile.Config{Source: cache, Files: files, Margin: cfg.Refresh.Margin, Overlap: cfg.Refresh.Overlap, Logger: log, Now: now})
 }
+
+// cacheApps is what the cache follows: a candidate every credential (it
+// may lead, and a leader serves every app of the cluster's), a serve-only
+// replica only the apps of its own config, one watch each.
+func cacheApps(cfg *config.Config) []string {
+	if cfg.Election.Candidate {
+		return nil
+	}
+	apps := make([]string, 0, len(cfg.Apps))
+	for _, a := range cfg.Apps {
+		apps = append(apps, a.Name)
+	}
+	return apps
+}

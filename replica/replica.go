@@ -146,7 +146,8 @@ func New(opts Options) (*Replica, error) {
 	}
 	r.store = tokenstore.New(r.etcd, cfg.Etcd.Prefix)
 	r.store.SetSealing(sl)
-	r.cache = tokenstore.NewCache(tokenstore.CacheConfig{Client: r.etcd, Prefix: cfg.Etcd.Prefix, Logger: log, OnApply: m.applied, Sealing: sl})
+	r.cache = tokenstore.NewCache(tokenstore.CacheConfig{Client: r.etcd, Prefix: cfg.Etcd.Prefix, Logger: log, OnApply: m.applied, Sealing: sl,
+		Apps: cacheApps(cfg)})
 	fcfg := fetcher.Config{BaseURL: cfg.WeChat.BaseURL, WeComBaseURL: cfg.WeChat.WeComBaseURL, Logger: log,
 		HTTPClient: wechatClient(m.calls),
 		// One call per fetch: the refresher reserves the budget before each

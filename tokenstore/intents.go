@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"strings"
+	"sync"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -26,13 +27,17 @@ func (c *Cache) Intent(cred string) (Intent, bool) {
 	return in, true
 }
 
-// runIntents lists and watches the intents until ctx ends, re-listing after
-// any failure. Every replica follows them: an intent is the fenced mark
-// that a fetch is in flight and may doom the published token.
+// runIntents lists and watches the intents (of CacheConfig.Apps, if set)
+// until ctx ends, re-listing after any failure. Every replica follows
+// them: an intent is the fenced mark that a fetch is in flight and may
+// doom the published token.
 func (c *Cache) runIntents(ctx context.Context) {
-	prefix := c.keys.Intents()
+	prefixes := c.prefixes(c.keys.Intents())
+	if len(prefixes) == 0 {
+		return
+	}
 	for ctx.Err() == nil {
-		err := c.watchIntents(ctx, prefix)
+		err := c.watchIntents(ctx, prefixes)
 		if ctx.Err() != nil {
 			return
 		}
@@ -44,20 +49,30 @@ func (c *Cache) runIntents(ctx context.Context) {
 	}
 }
 
-func (c *Cache) watchIntents(ctx context.Context, prefix string) error {
+// watchIntents lists the intents under prefixes in one transaction (one
+// revision; intents are few: one per fetch in flight), then watches each
+// prefix until one watch fails.
+func (c *Cache) watchIntents(ctx context.Context, prefixes []string) error {
+	base := c.keys.Intents()
+	ops := make([]clientv3.Op, len(prefixes))
+	for i, p := range prefixes {
+		ops[i] = clientv3.OpGet(p, clientv3.WithPrefix())
+	}
 	lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	resp, err := c.c.Get(lctx, prefix, clientv3.WithPrefix())
+	resp, err := c.c.Txn(lctx).Then(ops...).Commit()
 	cancel()
 	if err != nil {
 		return err
 	}
 	seen := map[string]bool{}
-	for _, kv := range resp.Kvs {
-		cred := strings.TrimPrefix(string(kv.Key), prefix)
-		var in Intent
-		if json.Unmarshal(kv.Value, &in) == nil {
-			c.intents.Store(cred, in)
-			seen[cred] = true
+	for _, r := range resp.Responses {
+		for _, kv := range r.GetResponseRange().Kvs {
+			cred := strings.TrimPrefix(string(kv.Key), base)
+			var in Intent
+			if json.Unmarshal(kv.Value, &in) == nil {
+				c.intents.Store(cred, in)
+				seen[cred] = true
+			}
 		}
 	}
 	c.intents.Range(func(k, _ any) bool {
@@ -68,12 +83,29 @@ func (c *Cache) watchIntents(ctx context.Context, prefix string) error {
 	})
 	wctx, wcancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
 	defer wcancel()
-	for wr := range c.c.Watch(wctx, prefix, clientv3.WithPrefix(), clientv3.WithRev(resp.Header.Revision+1)) {
+	errc := make(chan error, len(prefixes))
+	var wg sync.WaitGroup
+	for _, p := range prefixes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errc <- c.watchIntentPrefix(wctx, p, resp.Header.Revision)
+		}()
+	}
+	err = <-errc
+	wcancel()
+	wg.Wait()
+	return err
+}
+
+func (c *Cache) watchIntentPrefix(ctx context.Context, prefix string, rev int64) error {
+	base := c.keys.Intents()
+	for wr := range c.c.Watch(ctx, prefix, clientv3.WithPrefix(), clientv3.WithRev(rev+1)) {
 		if err := wr.Err(); err != nil {
 			return err
 		}
 		for _, ev := range wr.Events {
-			cred := strings.TrimPrefix(string(ev.Kv.Key), prefix)
+			cred := strings.TrimPrefix(string(ev.Kv.Key), base)
 			var in Intent
 			switch {
 			case ev.Type == clientv3.EventTypeDelete:
@@ -82,6 +114,9 @@ func (c *Cache) watchIntents(ctx context.Context, prefix string) error {
 				c.intents.Store(cred, in)
 			}
 		}
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
 	}
 	return errors.New("intent watch closed")
 }

@@ -61,10 +61,12 @@ func (s *Store) LoadAll(ctx context.Context, day string) (map[string]Snapshot, i
 		clientv3.OpGet(k.DayBudgets(day), clientv3.WithPrefix()),
 		clientv3.OpGet(k.Owners(), clientv3.WithPrefix()),
 		clientv3.OpGet(k.Refusals(), clientv3.WithPrefix()),
+		clientv3.OpGet(k.LegacyBudgets(), clientv3.WithPrefix(), clientv3.WithCountOnly()),
 	).Commit()
 	if err != nil {
 		return nil, 0, fmt.Errorf("load all: %w", err)
 	}
+	rev := resp.Header.Revision
 	rangeOf := func(i int) []*mvccpb.KeyValue { return resp.Responses[i].GetResponseRange().Kvs }
 	out := make(map[string]Snapshot, len(rangeOf(0)))
 	failed := map[string]error{}
@@ -96,8 +98,15 @@ func (s *Store) LoadAll(ctx context.Context, day string) (map[string]Snapshot, i
 		}
 		return nil
 	})
+	if resp.Responses[5].GetResponseRange().Count > 0 {
+		// Budgets of the layout before day-scoped keys: today's stand
+		// in for a missing new one, as in Load.
+		if err := s.legacyBudgets(ctx, day, rev, out, failed); err != nil {
+			return nil, 0, err
+		}
+	}
 	each(2, k.DayBudgets(day), func(sn *Snapshot, kv *mvccpb.KeyValue) error {
-		sn.BudgetRev = kv.ModRevision
+		sn.Budget, sn.BudgetRev = Budget{}, kv.ModRevision
 		if err := json.Unmarshal(kv.Value, &sn.Budget); err != nil {
 			return fmt.Errorf("budget: %w", err)
 		}
@@ -130,9 +139,51 @@ func (s *Store) LoadAll(ctx context.Context, day string) (map[string]Snapshot, i
 		for cred := range failed {
 			delete(out, cred)
 		}
-		return out, resp.Header.Revision, &LoadAllError{Failed: failed}
+		return out, rev, &LoadAllError{Failed: failed}
 	}
-	return out, resp.Header.Revision, nil
+	return out, rev, nil
+}
+
+// legacyBudgets pages through the budgets of the old layout at rev,
+// setting each of day's in out (with BudgetRev 0, as Load does), and
+// deletes those of other days: no version reads a past day's budget. That
+// happens once after an upgrade; the old prefix then holds at most the
+// upgrade day's keys, which BeginFetch deletes one by one and the next
+// LoadAll of a later day drops.
+func (s *Store) legacyBudgets(ctx context.Context, day string, rev int64, out map[string]Snapshot, failed map[string]error) error {
+	k := s.keys
+	key, end := k.LegacyBudgets(), clientv3.GetPrefixRangeEnd(k.LegacyBudgets())
+	var stale []string
+	for {
+		resp, err := s.c.Get(ctx, key, clientv3.WithRange(end), clientv3.WithRev(rev), clientv3.WithLimit(DefaultListPage))
+		if err != nil {
+			return fmt.Errorf("load all: old budgets: %w", err)
+		}
+		for _, kv := range resp.Kvs {
+			cred, d, ok := k.parseLegacyBudget(string(kv.Key))
+			switch {
+			case !ok:
+			case d != day:
+				stale = append(stale, string(kv.Key))
+			default:
+				sn, found := out[cred]
+				if !found {
+					sn = Snapshot{Cred: cred, Day: day}
+				}
+				if err := json.Unmarshal(kv.Value, &sn.Budget); err != nil {
+					failed[cred] = fmt.Errorf("load %s: budget: %w", cred, err)
+					continue
+				}
+				out[cred] = sn
+			}
+		}
+		if !resp.More || len(resp.Kvs) == 0 {
+			break
+		}
+		key = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
+	}
+	_ = s.dropLegacyBudgets(ctx, stale) // best effort: the next LoadAll tries again
+	return nil
 }
 
 // ReportKey names one pending report.

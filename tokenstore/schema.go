@@ -9,6 +9,7 @@
 //	P/election/<lease>      leader election (package election)
 //	P/cred/<cred>           Record, the published credential
 //	P/intent/<cred>         Intent, written before every WeChat call
+//	P/day/<day>/lease       the lease (DayTTL) of every key of that day
 //	P/day/<day>/budget/<cred>  Budget, fetches of one China-time day
 //	P/report/<cred>/<seq>   Report, "the credential of seq failed"
 //	P/state/<cred>          State, the leader's view (errors, schedule)
@@ -176,6 +177,17 @@ func (k Keys) DayBudgets(day string) string { return k.Day(day) + "budget/" }
 // Budget is the key of a credential's budget on day.
 func (k Keys) Budget(cred, day string) string { return k.DayBudgets(day) + cred }
 
+// DayLease is the key that records the lease of day's keys (see DayTTL).
+func (k Keys) DayLease(day string) string { return k.Day(day) + "lease" }
+
+// LegacyBudgets is the prefix of the budgets of the layout before
+// day-scoped keys, P/budget/<cred>/<day>, which are no longer written.
+func (k Keys) LegacyBudgets() string { return k.Prefix + "/budget/" }
+
+// LegacyBudget is the key of a credential's budget on day in the layout
+// before day-scoped keys.
+func (k Keys) LegacyBudget(cred, day string) string { return k.LegacyBudgets() + cred + "/" + day }
+
 // Reports is the prefix of all reports.
 func (k Keys) Reports() string { return k.Prefix + "/report/" }
 
@@ -206,6 +218,10 @@ func (k Keys) States() string { return k.Prefix + "/state/" }
 
 // State is the key of a credential's leader state.
 func (k Keys) State(cred string) string { return k.States() + cred }
+
+// Probe is a key that is never written: replicas read it to learn that
+// etcd answers quorum reads.
+func (k Keys) Probe() string { return k.Prefix + "/probe" }
 
 // Replicas is the prefix of all presence keys.
 func (k Keys) Replicas() string { return k.Prefix + "/replica/" }

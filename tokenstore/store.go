@@ -29,12 +29,13 @@ type Store struct {
 	c     *clientv3.Client
 	keys  Keys
 	codec recordCodec // see codec.go
+	days  *dayLeases  // see day.go
 }
 
 // New returns a Store on c under prefix (e.g. "/wxtoken").
 func New(c *clientv3.Client, prefix string) *Store {
 	k := Keys{Prefix: prefix}
-	return &Store{c: c, keys: k, codec: newRecordCodec(k, Sealing{})}
+	return &Store{c: c, keys: k, codec: newRecordCodec(k, Sealing{}), days: &dayLeases{}}
 }
 
 // Keys returns the key layout.
@@ -78,8 +79,11 @@ func (s *Store) ownerCmp(snap Snapshot) clientv3.Cmp {
 	return clientv3.Compare(clientv3.ModRevision(s.keys.Owner(snap.Cred)), "=", snap.OwnerRev)
 }
 
-// Load reads a credential's record, intent and budget of day in one
-// linearizable transaction.
+// Load reads a credential's record, intent, budget of day, owner and
+// refusals in one linearizable transaction. When day has no budget key
+// but the layout before day-scoped keys has one (an upgrade during the
+// day), the snapshot's Budget is that one's count and BudgetRev 0: the
+// next BeginFetch writes the count on and deletes the old key.
 func (s *Store) Load(ctx context.Context, cred, day string) (Snapshot, error) {
 	resp, err := s.c.Txn(ctx).Then(
 		clientv3.OpGet(s.keys.Cred(cred)),
@@ -87,6 +91,7 @@ func (s *Store) Load(ctx context.Context, cred, day string) (Snapshot, error) {
 		clientv3.OpGet(s.keys.Budget(cred, day)),
 		clientv3.OpGet(s.keys.Owner(cred)),
 		clientv3.OpGet(s.keys.CredRefusals(cred), clientv3.WithPrefix()),
+		clientv3.OpGet(s.keys.LegacyBudget(cred, day)),
 	).Commit()
 	if err != nil {
 		return Snapshot{}, fmt.Errorf("load %s: %w", cred, err)
@@ -110,6 +115,10 @@ func (s *Store) Load(ctx context.Context, cred, day string) (Snapshot, error) {
 			return Snapshot{}, fmt.Errorf("load %s: budget: %w", cred, err)
 		}
 		snap.BudgetRev = kvs[0].ModRevision
+	} else if kvs := resp.Responses[5].GetResponseRange().Kvs; len(kvs) > 0 {
+		if err := json.Unmarshal(kvs[0].Value, &snap.Budget); err != nil {
+			return Snapshot{}, fmt.Errorf("load %s: budget: %w", cred, err)
+		}
 	}
 	if kvs := resp.Responses[3].GetResponseRange().Kvs; len(kvs) > 0 {
 		snap.Owner = new(Owner)
@@ -137,7 +146,7 @@ func (s Snapshot) Seq() uint64 {
 
 // BeginFetch writes in (which replaces any intent in snap) and counts one
 // fetch against the day's budget, in one transaction fenced by f and by the
-// snapshot's revisions. limit <= 0 means no budget. It returns the intent's
+// snapshot's revisions. The budget key lives on the day's lease (DayTTL). limit <= 0 means no budget. It returns the intent's
 // mod revision, ErrBudget when the budget is used up, or ErrFenced.
 func (s *Store) BeginFetch(ctx context.Context, f Fence, snap Snapshot, in Intent, limit int) (int64, error) {
 	b := snap.Budget
@@ -153,16 +162,21 @@ func (s *Store) BeginFetch(ctx context.Context, f Fence, snap Snapshot, in Inten
 	}
 	inJSON, _ := json.Marshal(in)
 	bJSON, _ := json.Marshal(b)
-	resp, err := s.c.Txn(ctx).If(
-		f.Cmp(),
-		clientv3.Compare(clientv3.ModRevision(s.keys.Cred(snap.Cred)), "=", snap.RecordRev),
-		clientv3.Compare(clientv3.ModRevision(s.keys.Intent(snap.Cred)), "=", snap.IntentRev),
-		clientv3.Compare(clientv3.ModRevision(s.keys.Budget(snap.Cred, snap.Day)), "=", snap.BudgetRev),
-		s.ownerCmp(snap),
-	).Then(
-		clientv3.OpPut(s.keys.Intent(snap.Cred), string(inJSON)),
-		clientv3.OpPut(s.keys.Budget(snap.Cred, snap.Day), string(bJSON)),
-	).Commit()
+	var resp *clientv3.TxnResponse
+	err := s.withDayLease(ctx, snap.Day, func(lease clientv3.LeaseID) (err error) {
+		resp, err = s.c.Txn(ctx).If(
+			f.Cmp(),
+			clientv3.Compare(clientv3.ModRevision(s.keys.Cred(snap.Cred)), "=", snap.RecordRev),
+			clientv3.Compare(clientv3.ModRevision(s.keys.Intent(snap.Cred)), "=", snap.IntentRev),
+			clientv3.Compare(clientv3.ModRevision(s.keys.Budget(snap.Cred, snap.Day)), "=", snap.BudgetRev),
+			s.ownerCmp(snap),
+		).Then(
+			clientv3.OpPut(s.keys.Intent(snap.Cred), string(inJSON)),
+			clientv3.OpPut(s.keys.Budget(snap.Cred, snap.Day), string(bJSON), clientv3.WithLease(lease)),
+			clientv3.OpDelete(s.keys.LegacyBudget(snap.Cred, snap.Day)),
+		).Commit()
+		return err
+	})
 	if err != nil {
 		return 0, fmt.Errorf("begin fetch %s: %w", snap.Cred, err)
 	}
@@ -429,7 +443,8 @@ func (s *Store) WatchReports(ctx context.Context, fn func(cred string, seq uint6
 }
 
 // CountExtra adds n calls to a credential's budget of day, fenced by f:
-// the retries inside one fetch, which BeginFetch counted as one.
+// the retries inside one fetch, which BeginFetch counted as one (and
+// whose key it wrote: CountExtra reads no budget of the old layout).
 func (s *Store) CountExtra(ctx context.Context, f Fence, cred, day string, n int) error {
 	key := s.keys.Budget(cred, day)
 	for ctx.Err() == nil {
@@ -447,8 +462,12 @@ func (s *Store) CountExtra(ctx context.Context, f Fence, cred, day string, n int
 		}
 		b.Count += n
 		val, _ := json.Marshal(b)
-		tr, err := s.c.Txn(ctx).If(f.Cmp(), clientv3.Compare(clientv3.ModRevision(key), "=", rev)).
-			Then(clientv3.OpPut(key, string(val))).Commit()
+		var tr *clientv3.TxnResponse
+		err = s.withDayLease(ctx, day, func(lease clientv3.LeaseID) (err error) {
+			tr, err = s.c.Txn(ctx).If(f.Cmp(), clientv3.Compare(clientv3.ModRevision(key), "=", rev)).
+				Then(clientv3.OpPut(key, string(val), clientv3.WithLease(lease))).Commit()
+			return err
+		})
 		if err != nil {
 			return fmt.Errorf("count extra %s: %w", cred, err)
 		}

@@ -1,0 +1,224 @@
+package tokenstore
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// prefixes are the key prefixes the cache follows under base (Keys.Creds
+// or Keys.Intents): base itself, or one per app of CacheConfig.Apps.
+func (c *Cache) prefixes(base string) []string {
+	if c.apps == nil {
+		return []string{base}
+	}
+	out := make([]string, len(c.apps))
+	for i, app := range c.apps {
+		out[i] = base + app + "/"
+	}
+	return out
+}
+
+// Run lists and watches the records until ctx ends, re-listing after a
+// compaction, a lost leader or a broken watch. Cached records survive any
+// etcd outage. Run returns ctx's error.
+func (c *Cache) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); c.runProbe(ctx) }()
+	go func() { defer wg.Done(); c.runIntents(ctx) }()
+	defer wg.Wait()
+
+	bo := backoff.NewExponentialBackOff()
+	bo.InitialInterval = 100 * time.Millisecond
+	bo.MaxInterval = 2 * time.Second
+	bo.MaxElapsedTime = 0
+	for ctx.Err() == nil {
+		err := c.listAndWatch(ctx, bo)
+		c.watching.Store(false)
+		if ctx.Err() != nil {
+			break
+		}
+		c.log.Warn("watch interrupted, re-listing", "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(bo.NextBackOff()):
+		}
+	}
+	return ctx.Err()
+}
+
+// listAndWatch lists the records at one revision, then watches each
+// prefix from the next one (the watches share the client's gRPC stream),
+// until one watch fails.
+func (c *Cache) listAndWatch(ctx context.Context, bo backoff.BackOff) error {
+	prefixes := c.prefixes(c.keys.Creds())
+	rev, err := c.list(ctx, prefixes)
+	if err != nil {
+		return err
+	}
+	c.noteRev(rev)
+	c.loadOnce.Do(func() { close(c.loaded) })
+	if len(prefixes) == 0 {
+		c.watching.Store(true)
+		<-ctx.Done()
+		return ctx.Err()
+	}
+
+	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
+	defer cancel()
+	errc := make(chan error, len(prefixes))
+	var created atomic.Int64
+	var wg sync.WaitGroup
+	for _, p := range prefixes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errc <- c.watch(wctx, p, rev, func() {
+				if created.Add(1) == int64(len(prefixes)) {
+					c.watching.Store(true)
+					bo.Reset()
+				}
+			})
+		}()
+	}
+	err = <-errc
+	c.watching.Store(false)
+	cancel()
+	wg.Wait()
+	return err
+}
+
+// list applies every record under prefixes as of one revision, which it
+// returns, reading at most c.page records per request.
+func (c *Cache) list(ctx context.Context, prefixes []string) (int64, error) {
+	var rev int64
+	defer c.slots.flush()
+	for _, p := range prefixes {
+		key, end := p, clientv3.GetPrefixRangeEnd(p)
+		for {
+			opts := []clientv3.OpOption{clientv3.WithRange(end), clientv3.WithLimit(c.page)}
+			if rev != 0 {
+				opts = append(opts, clientv3.WithRev(rev))
+			}
+			lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			resp, err := c.c.Get(lctx, key, opts...)
+			cancel()
+			if err != nil {
+				return 0, err
+			}
+			if rev == 0 {
+				rev = resp.Header.Revision
+			}
+			c.applyList(resp.Kvs)
+			if !resp.More || len(resp.Kvs) == 0 {
+				break
+			}
+			key = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
+		}
+	}
+	if rev == 0 { // no prefix: note where a later list would start
+		resp, err := c.c.Get(ctx, c.keys.Probe(), clientv3.WithCountOnly())
+		if err != nil {
+			return 0, err
+		}
+		rev = resp.Header.Revision
+	}
+	return rev, nil
+}
+
+// applyList applies one page of a listing. New credentials wait in the
+// slot table's dirty map until the listing ends (list flushes them), so
+// a cold start copies the table once.
+func (c *Cache) applyList(kvs []*mvccpb.KeyValue) {
+	applied := false
+	for _, kv := range kvs {
+		if r := c.decode(kv.Key, kv.Value); r != nil && c.apply(r, true) {
+			applied = true
+		}
+	}
+	if applied {
+		c.changed()
+	}
+}
+
+// watch applies the records put under prefix after rev until ctx ends or
+// the watch fails; created is called once the watch is established.
+func (c *Cache) watch(ctx context.Context, prefix string, rev int64, created func()) error {
+	wch := c.c.Watch(ctx, prefix, clientv3.WithPrefix(), clientv3.WithRev(rev+1), clientv3.WithCreatedNotify())
+	for wr := range wch {
+		if err := wr.Err(); err != nil {
+			if errors.Is(err, rpctypes.ErrCompacted) {
+				c.log.Info("watch compacted, re-listing", "compact_rev", wr.CompactRevision)
+			}
+			return err
+		}
+		if wr.Created {
+			created()
+			continue
+		}
+		for _, ev := range wr.Events {
+			if ev.Type == clientv3.EventTypePut {
+				c.applyKV(ev.Kv.Key, ev.Kv.Value)
+			}
+		}
+		c.noteRev(wr.Header.Revision)
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return errors.New("watch channel closed")
+}
+
+func (c *Cache) noteRev(rev int64) {
+	for {
+		old := c.rev.Load()
+		if rev <= old || c.rev.CompareAndSwap(old, rev) {
+			return
+		}
+	}
+}
+
+func (c *Cache) decode(key, val []byte) *Record {
+	r, err := c.codec.decodeRecord(string(key), val)
+	if err != nil {
+		c.log.Warn("record not served", "err", err) // names the key, never the value
+	}
+	return r
+}
+
+func (c *Cache) applyKV(key, val []byte) {
+	if r := c.decode(key, val); r != nil && c.apply(r, false) && c.onApp != nil {
+		c.onApp(*r, c.now())
+	}
+}
+
+// runProbe reads one key, linearizably (a quorum read through etcd's
+// leader), every probe interval, so that Synced turns false when etcd
+// cannot be reached even though the watch is quiet. The key is never
+// written: a probe costs one small request and reply whatever the number
+// of credentials.
+func (c *Cache) runProbe(ctx context.Context) {
+	t := time.NewTicker(c.probe)
+	defer t.Stop()
+	for {
+		pctx, cancel := context.WithTimeout(ctx, c.probe)
+		_, err := c.c.Get(pctx, c.keys.Probe(), clientv3.WithCountOnly())
+		cancel()
+		if err == nil {
+			c.probeOK.Store(c.now().UnixNano())
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
