@@ -27,9 +27,12 @@ const (
 // seq the watch has delivered for each credential. Run feeds it; the other
 // methods are safe for concurrent use while Run runs.
 type Cache struct {
-	c     *clientv3.Client
-	keys  Keys
-	apps  []string // nil: every app
+	c    *clientv3.Client
+	keys Keys
+	apps []string // nil: every app
+	// only, when set, is the set of apps followed through one watch of
+	// every record: more apps than MaxAppWatches.
+	only  map[string]struct{}
 	log   *slog.Logger
 	probe time.Duration
 	page  int64
@@ -87,13 +90,24 @@ func NewCache(cfg CacheConfig) *Cache {
 		cfg.ListPage = DefaultListPage
 	}
 	var apps []string
+	var only map[string]struct{}
 	if cfg.Apps != nil {
 		apps = slices.Compact(slices.Sorted(slices.Values(cfg.Apps)))
+	}
+	if len(apps) > MaxAppWatches {
+		// A watch, a listing and a goroutine per app cost more than
+		// they save: follow every record, keep only these apps'.
+		only = make(map[string]struct{}, len(apps))
+		for _, a := range apps {
+			only[a] = struct{}{}
+		}
+		apps = nil
 	}
 	return &Cache{
 		c:      cfg.Client,
 		keys:   Keys{Prefix: cfg.Prefix},
 		apps:   apps,
+		only:   only,
 		log:    logger.With("component", "cache"),
 		probe:  cfg.ProbeInterval,
 		page:   int64(cfg.ListPage),

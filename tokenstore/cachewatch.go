@@ -3,6 +3,7 @@ package tokenstore
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -12,6 +13,22 @@ import (
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
+
+// MaxAppWatches is the most apps a cache follows with one watch each;
+// with more, it watches every record and keeps only those of its apps.
+const MaxAppWatches = 16
+
+// follows reports whether the cache keeps the credential under base in
+// key (a record's or an intent's key).
+func (c *Cache) follows(key []byte, base string) bool {
+	if c.only == nil {
+		return true
+	}
+	cred := string(key[len(base):])
+	i := strings.IndexByte(cred, '/')
+	_, ok := c.only[cred[:max(i, 0)]]
+	return ok
+}
 
 // prefixes are the key prefixes the cache follows under base (Keys.Creds
 // or Keys.Intents): base itself, or one per app of CacheConfig.Apps.
@@ -187,6 +204,9 @@ func (c *Cache) noteRev(rev int64) {
 }
 
 func (c *Cache) decode(key, val []byte) *Record {
+	if !c.follows(key, c.keys.Creds()) {
+		return nil
+	}
 	r, err := c.codec.decodeRecord(string(key), val)
 	if err != nil {
 		c.log.Warn("record not served", "err", err) // names the key, never the value
