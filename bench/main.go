@@ -41,6 +41,7 @@ type options struct {
 	bin          string
 	keep         bool
 	cpus         int
+	redisImage   string
 }
 
 // sections in the order they run.
@@ -64,6 +65,8 @@ func run(ctx context.Context, args []string) error {
 	fs.BoolVar(&o.quick, "quick", false, "shorter runs and fewer credentials (a smoke test: figures are rougher)")
 	fs.StringVar(&only, "only", "", "comma-separated sections to run: "+strings.Join(sections, ","))
 	fs.DurationVar(&o.loadDuration, "duration", 5*time.Second, "measured duration of each load run (section 1)")
+	fs.StringVar(&o.redisImage, "redis-image", "wxtoken/redis:latest", "image of the Redis that section 1 runs on a Docker network of its own, as deployed "+
+		"(built with deploy/build-images.sh redis when missing); empty: Redis on loopback only")
 	fs.IntVar(&o.creds, "creds", 10000, "credentials in the scale section")
 	fs.StringVar(&o.bin, "wxtoken", "", "wxtoken binary to run (default: go build ./cmd/wxtoken)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the working directory (logs, etcd data) after the run")

@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -18,15 +20,19 @@ import (
 const redisValueLen = 160
 
 // readSection measures token reads over HTTP from a real `wxtoken serve`
-// process against GETs from a real redis-server, with the same load
-// generator, and the Go client's cached read (sections 1 and 2).
+// process, on loopback and on its unix socket as an app on its host reads
+// it, against GETs from Redis as an app would use it (on another host: a
+// container on a Docker network), and from a redis-server on the same
+// transports as the replica, all with the same load generator; and the Go
+// client's cached read (sections 1 and 2).
 func (e *env) readSection(ctx context.Context, r *Report) error {
 	sim := wechattest.NewServer(wechattest.Config{})
 	defer sim.Close()
 	apps := benchApps("read", 1)
 	addApps(sim, apps)
+	sock := e.dir + "/read-1.sock"
 	node, err := e.startNode(ctx, procConfig{Node: "read-1", Prefix: "/bench-read", Candidate: true,
-		TTL: 10 * time.Second, Concurrency: 8, SimURL: sim.URL, Apps: apps})
+		TTL: 10 * time.Second, Concurrency: 8, SimURL: sim.URL, Apps: apps, ListenUnix: sock})
 	if err != nil {
 		return err
 	}
@@ -62,9 +68,28 @@ func (e *env) readSection(ctx context.Context, r *Report) error {
 	defer rs.stop()
 	r.Host.Redis = rs.version
 	const key = "wechat:access_token:" + "wxread00000001"
-	value := tok.AccessToken + strings.Repeat("x", redisValueLen)
-	if err := rs.set(key, value[:redisValueLen]); err != nil {
+	value := (tok.AccessToken + strings.Repeat("x", redisValueLen))[:redisValueLen]
+	if err := setRedis(rs.addr, key, value); err != nil {
 		return err
+	}
+	deployed := "redis-net"
+	var rc *redisContainer
+	if e.opts.redisImage != "" {
+		fmt.Fprintf(os.Stderr, "bench: read: starting Redis (%s) on a Docker network of its own\n", e.opts.redisImage)
+		if rc, err = startRedisContainer(ctx, e.opts.redisImage); err != nil {
+			if !errors.Is(err, errNoDocker) {
+				return err
+			}
+			fmt.Fprintf(os.Stderr, "bench: read: %v: Redis on loopback stands in for Redis as deployed\n", err)
+		}
+	}
+	if rc != nil {
+		defer rc.stop()
+		if err := setRedis(rc.addr, key, value); err != nil {
+			return err
+		}
+	} else {
+		deployed = "redis-tcp"
 	}
 
 	nethttp, nethttpAddr, err := e.startReference(refNetHTTP, []byte(body))
@@ -78,75 +103,126 @@ func (e *env) readSection(ctx context.Context, r *Report) error {
 	}
 	defer raw.stop(5 * time.Second)
 
-	targets := []struct {
-		name string
-		dial func() (conn, error)
-	}{
-		{"wxtoken", func() (conn, error) { return dialHTTP(node.addr, path) }},
-		{"redis", func() (conn, error) { return dialRedis(rs.addr, key) }},
+	targets := []readTarget{
+		{"wxtoken-unix", func() (conn, error) { return dialHTTP(unixPrefix+sock, path) }},
+		{"wxtoken-tcp", func() (conn, error) { return dialHTTP(node.addr, path) }},
+		{"redis-unix", func() (conn, error) { return dialRedis(rs.unix, key) }},
+		{"redis-tcp", func() (conn, error) { return dialRedis(rs.addr, key) }},
 		{refNetHTTP, func() (conn, error) { return dialHTTP(nethttpAddr, path) }},
 		{refRaw, func() (conn, error) { return dialHTTP(rawAddr, path) }},
+	}
+	if rc != nil {
+		targets = append(targets, readTarget{"redis-net", func() (conn, error) { return dialRedis(rc.addr, key) }})
 	}
 	rounds, warm, round := 5, 200*time.Millisecond, e.opts.loadDuration/5
 	if e.opts.quick {
 		rounds, round = 2, e.opts.loadDuration/2
 	}
 	for _, workers := range []int{1, 50} {
-		gens := make([]*loadGen, len(targets))
-		for i, t := range targets {
-			g, err := newLoadGen(workers, t.dial)
-			if err != nil {
-				return fmt.Errorf("%s: %w", t.name, err)
-			}
-			defer g.Close()
-			gens[i] = g
+		res, err := measure(ctx, targets, workers, rounds, warm, round)
+		if err != nil {
+			return err
 		}
-		// Interleaved rounds: a noisy moment of the machine falls on every
-		// target alike.
-		for range rounds {
-			for i, g := range gens {
-				if err := g.run(ctx, warm, round); err != nil {
-					return fmt.Errorf("%s: %w", targets[i].name, err)
-				}
-			}
-		}
-		res := make(map[string]Load, len(targets))
-		for i, g := range gens {
-			l, err := g.result()
-			if err != nil {
-				return fmt.Errorf("%s: %w", targets[i].name, err)
-			}
-			res[targets[i].name] = l
-		}
-		h, rd := res["wxtoken"], res["redis"]
-		c := fmt.Sprint(workers)
-		r.add("1", "HTTP token read, c="+c+": throughput", h.RPS, "req/s", "")
-		r.add("1", "HTTP token read, c="+c+": p50", us(h.P50), "µs", "")
-		if workers == 50 {
-			r.check("1", "HTTP token read, c=50: p99", ms(h.P99), "ms", "<", 1, "")
-		} else {
-			r.add("1", "HTTP token read, c="+c+": p99", ms(h.P99), "ms", "")
-		}
-		r.add("1", "Redis GET 160 B, c="+c+": throughput", rd.RPS, "req/s", "")
-		r.add("1", "Redis GET 160 B, c="+c+": p50", us(rd.P50), "µs", "")
-		r.add("1", "Redis GET 160 B, c="+c+": p99", ms(rd.P99), "ms", "")
-		r.check("1", "HTTP / Redis throughput, c="+c, h.RPS/rd.RPS, "x", ">=", 1, "")
-		for _, ref := range []struct{ name, what string }{
-			{refNetHTTP, "net/http, least handler"},
-			{refRaw, "bare HTTP/1.1 loop in Go"},
-		} {
-			l := res[ref.name]
-			r.add("1", fmt.Sprintf("Reference, %s, same answer, c=%s: throughput", ref.what, c), l.RPS, "req/s",
-				fmt.Sprintf("p50 %.0f µs, p99 %.2f ms, %.2fx Redis", us(l.P50), ms(l.P99), l.RPS/rd.RPS))
-		}
+		readRows(r, res, workers, deployed)
 	}
-	r.note("Section 1: one `wxtoken serve` process (its API on loopback), one redis-server %s (no persistence) and two reference servers "+
+	where := "in a container (" + e.opts.redisImage + ", built FROM scratch from Debian's redis-server) on a Docker bridge network of the runner's own, " +
+		"read at the container's address (as deployed: another host; here the same CPUs, across a veth pair and the bridge)"
+	if rc == nil {
+		where = "NOT as deployed: no Docker, so the loopback redis-server stands in for it"
+	}
+	r.note("Section 1: one `wxtoken serve` process, read on loopback TCP and on its unix socket (listen_unix); Redis as deployed %s; "+
+		"a redis-server %s (no persistence) on loopback TCP and on a unix socket for the same-transport ratios; two reference servers on loopback "+
 		"(separate processes answering the replica's exact token answer: a net/http server with the least handler possible, and a bare "+
-		"HTTP/1.1 loop on TCP in Go), all on the machine that runs the load generator (%d CPUs for everything); "+
+		"HTTP/1.1 loop on TCP in Go); all on the machine that runs the load generator (%d CPUs for everything); "+
 		"%d interleaved rounds of %v per target, each after %v of warm-up, on persistent connections with one request in flight per connection; "+
 		"every target is read with the same minimal client (prepared request bytes, one write, a buffered read of the whole answer).",
-		strings.TrimPrefix(rs.version, "redis "), e.opts.cpus, rounds, round, warm)
+		where, strings.TrimPrefix(rs.version, "redis "), e.opts.cpus, rounds, round, warm)
 	return nil
+}
+
+// readTarget is a server the read section measures.
+type readTarget struct {
+	name string
+	dial func() (conn, error)
+}
+
+// measure reads every target with workers connections each, in rounds
+// interleaved so that a noisy moment of the machine falls on every target
+// alike, and returns the loads by target name.
+func measure(ctx context.Context, targets []readTarget, workers, rounds int, warm, round time.Duration) (map[string]Load, error) {
+	gens := make([]*loadGen, len(targets))
+	defer func() {
+		for _, g := range gens {
+			if g != nil {
+				g.Close()
+			}
+		}
+	}()
+	for i, t := range targets {
+		g, err := newLoadGen(workers, t.dial)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", t.name, err)
+		}
+		gens[i] = g
+	}
+	for range rounds {
+		for i, g := range gens {
+			if err := g.run(ctx, warm, round); err != nil {
+				return nil, fmt.Errorf("%s: %w", targets[i].name, err)
+			}
+		}
+	}
+	res := make(map[string]Load, len(targets))
+	for i, g := range gens {
+		l, err := g.result()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", targets[i].name, err)
+		}
+		res[targets[i].name] = l
+	}
+	return res, nil
+}
+
+// readRows adds section 1's rows for one concurrency; deployed names the
+// target that stands for Redis as deployed.
+func readRows(r *Report, res map[string]Load, workers int, deployed string) {
+	c := fmt.Sprint(workers)
+	lat := func(l Load) string { return fmt.Sprintf("p50 %.0f µs, p99 %.2f ms", us(l.P50), ms(l.P99)) }
+	three := func(name string, l Load, p99Target bool) {
+		r.add("1", name+", c="+c+": throughput", l.RPS, "req/s", "")
+		r.add("1", name+", c="+c+": p50", us(l.P50), "µs", "")
+		if p99Target {
+			r.check("1", name+", c="+c+": p99", ms(l.P99), "ms", "<", 1, "")
+		} else {
+			r.add("1", name+", c="+c+": p99", ms(l.P99), "ms", "")
+		}
+	}
+	dep := res[deployed]
+	depName := "Redis GET 160 B, Redis on a container network (as deployed)"
+	if deployed != "redis-net" {
+		depName = "Redis GET 160 B, Redis on loopback (NOT as deployed: no Docker)"
+	}
+	three("HTTP token read, sidecar on its unix socket", res["wxtoken-unix"], false)
+	three("HTTP token read, sidecar on loopback", res["wxtoken-tcp"], workers == 50)
+	three(depName, dep, false)
+	r.check("1", "Sidecar (unix socket) / Redis as deployed, c="+c, res["wxtoken-unix"].RPS/dep.RPS, "x", ">=", 1, "")
+	r.check("1", "Sidecar (loopback) / Redis as deployed, c="+c, res["wxtoken-tcp"].RPS/dep.RPS, "x", ">=", 1, "")
+	for _, same := range []struct{ what, http, redis string }{
+		{"both on loopback", "wxtoken-tcp", "redis-tcp"},
+		{"both on unix sockets", "wxtoken-unix", "redis-unix"},
+	} {
+		rd := res[same.redis]
+		r.add("1", "Same transport, "+same.what+": sidecar / Redis, c="+c, res[same.http].RPS/rd.RPS, "x",
+			fmt.Sprintf("Redis %.0f req/s, %s", rd.RPS, lat(rd)))
+	}
+	for _, ref := range []struct{ name, what string }{
+		{refNetHTTP, "net/http, least handler"},
+		{refRaw, "bare HTTP/1.1 loop in Go"},
+	} {
+		l := res[ref.name]
+		r.add("1", fmt.Sprintf("Reference on loopback, %s, same answer, c=%s: throughput", ref.what, c), l.RPS, "req/s",
+			fmt.Sprintf("%s, %.2fx Redis on loopback", lat(l), l.RPS/res["redis-tcp"].RPS))
+	}
 }
 
 // clientSection measures the Go client's cached read (section 2).

@@ -56,6 +56,7 @@ type procConfig struct {
 	Concurrency int
 	SimURL      string
 	Apps        []benchApp
+	ListenUnix  string // listen_unix, if set
 }
 
 // writeConfig writes pc as a wxtoken YAML file at dir/<node>.yaml and
@@ -63,6 +64,9 @@ type procConfig struct {
 func (e *env) writeConfig(pc procConfig) (string, error) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "node: %s\nlisten: 127.0.0.1:0\ndata_dir: %s\nlog_level: warn\n", pc.Node, filepath.Join(e.dir, pc.Node+"-data"))
+	if pc.ListenUnix != "" {
+		fmt.Fprintf(&b, "listen_unix: %s\n", pc.ListenUnix)
+	}
 	fmt.Fprintf(&b, "etcd:\n  endpoints: [%s]\n  prefix: %s\n", strings.Join(e.etcd.endpoints, ", "), pc.Prefix)
 	fmt.Fprintf(&b, "election:\n  ttl: %s\n  candidate: %t\n", pc.TTL, pc.Candidate)
 	fmt.Fprintf(&b, "refresh:\n  concurrency: %d\n", pc.Concurrency)
