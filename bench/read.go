@@ -15,6 +15,11 @@ import (
 	"github.com/wxtoken/wxtoken/fetcher/wechattest"
 )
 
+// sidecarEnv is how a sidecar runs as deployed (README, Performance): one
+// P, so that net/http's per-request goroutine handoffs stay on one thread
+// instead of waking another; the reference servers get it too.
+const sidecarEnv = "GOMAXPROCS=1"
+
 // redisValueLen is the size of the value the Redis side reads: a WeChat
 // access token is 136 to 157 characters; the simulator's are 144.
 const redisValueLen = 160
@@ -30,22 +35,40 @@ func (e *env) readSection(ctx context.Context, r *Report) error {
 	defer sim.Close()
 	apps := benchApps("read", 1)
 	addApps(sim, apps)
-	sock := e.dir + "/read-1.sock"
-	node, err := e.startNode(ctx, procConfig{Node: "read-1", Prefix: "/bench-read", Candidate: true,
-		TTL: 10 * time.Second, Concurrency: 8, SimURL: sim.URL, Apps: apps, ListenUnix: sock})
+	// read-1 leads (it fetches); the sidecars follow it, serve-only as an
+	// app's sidecar is: read-2 as deployed (GOMAXPROCS=1, see
+	// sidecarEnv), read-3 with Go's default GOMAXPROCS, to show what that
+	// setting is worth.
+	leader, err := e.startNode(ctx, procConfig{Node: "read-1", Prefix: "/bench-read", Candidate: true,
+		TTL: 10 * time.Second, Concurrency: 8, SimURL: sim.URL, Apps: apps})
+	if err != nil {
+		return err
+	}
+	defer leader.stop(10 * time.Second)
+	sock, sockDefault := e.dir+"/read-2.sock", e.dir+"/read-3.sock"
+	node, err := e.startNode(ctx, procConfig{Node: "read-2", Prefix: "/bench-read", TTL: 10 * time.Second,
+		Concurrency: 8, SimURL: sim.URL, Apps: apps, ListenUnix: sock, Env: []string{sidecarEnv}})
 	if err != nil {
 		return err
 	}
 	defer node.stop(10 * time.Second)
+	def, err := e.startNode(ctx, procConfig{Node: "read-3", Prefix: "/bench-read", TTL: 10 * time.Second,
+		Concurrency: 8, SimURL: sim.URL, Apps: apps, ListenUnix: sockDefault})
+	if err != nil {
+		return err
+	}
+	defer def.stop(10 * time.Second)
 	path := "/v1/apps/" + apps[0].Name + "/token"
 	hc := &http.Client{Timeout: 5 * time.Second}
 	var body string
-	if err := waitUntil(ctx, 30*time.Second, 10*time.Millisecond, "the replica to serve a token", func() bool {
-		code, b, err := httpStatus(ctx, hc, node.url+path)
-		body = b
-		return err == nil && code == 200
-	}); err != nil {
-		return err
+	for _, n := range []*wxtokenProc{node, def} {
+		if err := waitUntil(ctx, 30*time.Second, 10*time.Millisecond, n.name+" to serve a token", func() bool {
+			code, b, err := httpStatus(ctx, hc, n.url+path)
+			body = b
+			return err == nil && code == 200
+		}); err != nil {
+			return err
+		}
 	}
 	var tok struct {
 		AccessToken string `json:"access_token"`
@@ -92,12 +115,12 @@ func (e *env) readSection(ctx context.Context, r *Report) error {
 		deployed = "redis-tcp"
 	}
 
-	nethttp, nethttpAddr, err := e.startReference(refNetHTTP, []byte(body))
+	nethttp, nethttpAddr, err := e.startReference(refNetHTTP, []byte(body), sidecarEnv)
 	if err != nil {
 		return err
 	}
 	defer nethttp.stop(5 * time.Second)
-	raw, rawAddr, err := e.startReference(refRaw, []byte(body))
+	raw, rawAddr, err := e.startReference(refRaw, []byte(body), sidecarEnv)
 	if err != nil {
 		return err
 	}
@@ -106,6 +129,7 @@ func (e *env) readSection(ctx context.Context, r *Report) error {
 	targets := []readTarget{
 		{"wxtoken-unix", func() (conn, error) { return dialHTTP(unixPrefix+sock, path) }},
 		{"wxtoken-tcp", func() (conn, error) { return dialHTTP(node.addr, path) }},
+		{"wxtoken-unix-default", func() (conn, error) { return dialHTTP(unixPrefix+sockDefault, path) }},
 		{"redis-unix", func() (conn, error) { return dialRedis(rs.unix, key) }},
 		{"redis-tcp", func() (conn, error) { return dialRedis(rs.addr, key) }},
 		{refNetHTTP, func() (conn, error) { return dialHTTP(nethttpAddr, path) }},
@@ -114,7 +138,7 @@ func (e *env) readSection(ctx context.Context, r *Report) error {
 	if rc != nil {
 		targets = append(targets, readTarget{"redis-net", func() (conn, error) { return dialRedis(rc.addr, key) }})
 	}
-	rounds, warm, round := 5, 200*time.Millisecond, e.opts.loadDuration/5
+	rounds, warm, round := 10, 100*time.Millisecond, e.opts.loadDuration/10
 	if e.opts.quick {
 		rounds, round = 2, e.opts.loadDuration/2
 	}
@@ -123,20 +147,21 @@ func (e *env) readSection(ctx context.Context, r *Report) error {
 		if err != nil {
 			return err
 		}
-		readRows(r, res, workers, deployed)
+		readRows(r, res, workers, deployed, e.opts.cpus)
 	}
 	where := "in a container (" + e.opts.redisImage + ", built FROM scratch from Debian's redis-server) on a Docker bridge network of the runner's own, " +
 		"read at the container's address (as deployed: another host; here the same CPUs, across a veth pair and the bridge)"
 	if rc == nil {
 		where = "NOT as deployed: no Docker, so the loopback redis-server stands in for it"
 	}
-	r.note("Section 1: one `wxtoken serve` process, read on loopback TCP and on its unix socket (listen_unix); Redis as deployed %s; "+
+	r.note("Section 1: a serve-only `wxtoken serve` sidecar as deployed (%s), read on loopback TCP and on its unix socket (listen_unix), "+
+		"beside an untuned one (Go's default GOMAXPROCS) and the leader they follow; Redis as deployed %s; "+
 		"a redis-server %s (no persistence) on loopback TCP and on a unix socket for the same-transport ratios; two reference servers on loopback "+
 		"(separate processes answering the replica's exact token answer: a net/http server with the least handler possible, and a bare "+
-		"HTTP/1.1 loop on TCP in Go); all on the machine that runs the load generator (%d CPUs for everything); "+
+		"HTTP/1.1 loop on TCP in Go; %s like the sidecar); all on the machine that runs the load generator (%d CPUs for everything); "+
 		"%d interleaved rounds of %v per target, each after %v of warm-up, on persistent connections with one request in flight per connection; "+
 		"every target is read with the same minimal client (prepared request bytes, one write, a buffered read of the whole answer).",
-		where, strings.TrimPrefix(rs.version, "redis "), e.opts.cpus, rounds, round, warm)
+		sidecarEnv, where, strings.TrimPrefix(rs.version, "redis "), sidecarEnv, e.opts.cpus, rounds, round, warm)
 	return nil
 }
 
@@ -184,8 +209,9 @@ func measure(ctx context.Context, targets []readTarget, workers, rounds int, war
 }
 
 // readRows adds section 1's rows for one concurrency; deployed names the
-// target that stands for Redis as deployed.
-func readRows(r *Report, res map[string]Load, workers int, deployed string) {
+// target that stands for Redis as deployed, cpus is Go's default
+// GOMAXPROCS here.
+func readRows(r *Report, res map[string]Load, workers int, deployed string, cpus int) {
 	c := fmt.Sprint(workers)
 	lat := func(l Load) string { return fmt.Sprintf("p50 %.0f µs, p99 %.2f ms", us(l.P50), ms(l.P99)) }
 	three := func(name string, l Load, p99Target bool) {
@@ -207,6 +233,9 @@ func readRows(r *Report, res map[string]Load, workers int, deployed string) {
 	three(depName, dep, false)
 	r.check("1", "Sidecar (unix socket) / Redis as deployed, c="+c, res["wxtoken-unix"].RPS/dep.RPS, "x", ">=", 1, "")
 	r.check("1", "Sidecar (loopback) / Redis as deployed, c="+c, res["wxtoken-tcp"].RPS/dep.RPS, "x", ">=", 1, "")
+	d := res["wxtoken-unix-default"]
+	r.add("1", fmt.Sprintf("Untuned: sidecar with Go's default GOMAXPROCS (%d) on its unix socket, c=%s: throughput", cpus, c), d.RPS, "req/s",
+		fmt.Sprintf("%s, %.2fx Redis as deployed", lat(d), d.RPS/dep.RPS))
 	for _, same := range []struct{ what, http, redis string }{
 		{"both on loopback", "wxtoken-tcp", "redis-tcp"},
 		{"both on unix sockets", "wxtoken-unix", "redis-unix"},

@@ -56,7 +56,8 @@ type procConfig struct {
 	Concurrency int
 	SimURL      string
 	Apps        []benchApp
-	ListenUnix  string // listen_unix, if set
+	ListenUnix  string   // listen_unix, if set
+	Env         []string // added to the process's environment ("GOMAXPROCS=1")
 }
 
 // writeConfig writes pc as a wxtoken YAML file at dir/<node>.yaml and
@@ -88,7 +89,7 @@ func (e *env) startNode(ctx context.Context, pc procConfig) (*wxtokenProc, error
 	if err != nil {
 		return nil, err
 	}
-	return startWxtoken(ctx, e.bin, path, e.dir, pc.Node)
+	return startWxtoken(ctx, e.bin, path, e.dir, pc.Node, pc.Env...)
 }
 
 // httpStatus GETs url and returns the status code and body.
