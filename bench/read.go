@@ -145,6 +145,11 @@ func (e *env) readSection(ctx context.Context, r *Report) error {
 	for _, workers := range []int{1, 50} {
 		res, err := measure(ctx, targets, workers, rounds, warm, round)
 		if err != nil {
+			for _, p := range []*proc{node.proc, def.proc, rs.proc, nethttp, raw} {
+				if p.exited() { // say which server died under the load
+					err = fmt.Errorf("%w (%s exited: %v; log: %s)", err, p.cmd.Path, p.cmd.ProcessState, p.logPath)
+				}
+			}
 			return err
 		}
 		readRows(r, res, workers, deployed, e.opts.cpus)
