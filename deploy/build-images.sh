@@ -20,7 +20,7 @@
 # package on the host (apt-get install prometheus): that binary is linked
 # against glibc, so the libraries ldd names go into the image with it. The
 # Redis image is built the same way from Debian's redis-server package
-# (apt-get install redis-server); it needs neither go nor the certificates.
+# (apt-get install redis-server); for it the script makes no certificates.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
