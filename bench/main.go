@@ -1,8 +1,10 @@
 // Command bench measures wxtoken against its performance targets and prints
 // one table, each figure beside its target, and writes it as JSON:
 //
-//  1. token reads over HTTP from a `wxtoken serve` process against Redis
-//     GETs from a redis-server, same load generator, concurrency 1 and 50;
+//  1. token reads over HTTP from a `wxtoken serve` sidecar (loopback and
+//     its unix socket) against Redis GETs as deployed (Redis in a container
+//     on a Docker network of the run's own) and on the same transports,
+//     same load generator, concurrency 1 and 50;
 //  2. the Go client's cached read;
 //  3. propagation of a new token to 3, 20 and 50 replicas;
 //  4. failover after a graceful stop and after kill -9 of the leader;
@@ -10,8 +12,9 @@
 //  6. WeChat calls per classic credential per (simulated) day.
 //
 // Run it from the module root: go run ./bench [-quick] [-out FILE]. It
-// needs redis-server (apt-get install -y redis-server). Everything it
-// starts (etcd, redis-server, wxtoken processes, replicas) is stopped
+// needs redis-server (apt-get install -y redis-server) and, for section
+// 1 as deployed, Docker. Everything it starts (etcd, redis-server, the
+// Redis container and its network, wxtoken processes, replicas) is stopped
 // before it returns.
 package main
 
