@@ -97,7 +97,9 @@ func (e *env) readSection(ctx context.Context, r *Report) error {
 	}
 	deployed := "redis-net"
 	var rc *redisContainer
-	if e.opts.redisImage != "" {
+	if e.opts.redisImage == "" {
+		fmt.Fprintln(os.Stderr, "bench: read: -redis-image is empty: Redis on loopback stands in for Redis as deployed")
+	} else {
 		fmt.Fprintf(os.Stderr, "bench: read: starting Redis (%s) on a Docker network of its own\n", e.opts.redisImage)
 		if rc, err = startRedisContainer(ctx, e.opts.redisImage); err != nil {
 			if !errors.Is(err, errNoDocker) {
@@ -157,10 +159,10 @@ func (e *env) readSection(ctx context.Context, r *Report) error {
 	where := "in a container (" + e.opts.redisImage + ", built FROM scratch from Debian's redis-server) on a Docker bridge network of the runner's own, " +
 		"read at the container's address (as deployed: another host; here the same CPUs, across a veth pair and the bridge)"
 	if rc == nil {
-		where = "NOT as deployed: no Docker, so the loopback redis-server stands in for it"
+		where = "missing (no Docker), so the loopback redis-server stands in for it: NOT as deployed"
 	}
 	r.note("Section 1: a serve-only `wxtoken serve` sidecar as deployed (%s), read on loopback TCP and on its unix socket (listen_unix), "+
-		"beside an untuned one (Go's default GOMAXPROCS) and the leader they follow; Redis as deployed %s; "+
+		"beside an untuned one (Go's default GOMAXPROCS) and the leader they follow; Redis as deployed: %s; "+
 		"a redis-server %s (no persistence) on loopback TCP and on a unix socket for the same-transport ratios; two reference servers on loopback "+
 		"(separate processes answering the replica's exact token answer: a net/http server with the least handler possible, and a bare "+
 		"HTTP/1.1 loop on TCP in Go; %s like the sidecar); all on the machine that runs the load generator (%d CPUs for everything); "+

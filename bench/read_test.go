@@ -67,8 +67,8 @@ func TestReadRows(t *testing.T) {
 			"Same transport, both on unix sockets":           300.0 / 600,
 		}, "Redis on a container network (as deployed)"},
 		{"redis-tcp", map[string]float64{
-			"Sidecar (unix socket) / Redis as deployed, c=1": 300.0 / 400,
-			"Sidecar (loopback) / Redis as deployed, c=1":    200.0 / 400,
+			"Sidecar (unix socket) / Redis on loopback (NOT as deployed), c=1": 300.0 / 400,
+			"Sidecar (loopback) / Redis on loopback (NOT as deployed), c=1":    200.0 / 400,
 		}, "NOT as deployed"},
 	}
 	for _, tt := range tests {

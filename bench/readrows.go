@@ -65,18 +65,18 @@ func readRows(r *Report, res map[string]Load, workers int, deployed string, cpus
 		}
 	}
 	dep := res[deployed]
-	depName := "Redis GET 160 B, Redis on a container network (as deployed)"
+	depName, depWhat := "Redis GET 160 B, Redis on a container network (as deployed)", "Redis as deployed"
 	if deployed != "redis-net" {
-		depName = "Redis GET 160 B, Redis on loopback (NOT as deployed: no Docker)"
+		depName, depWhat = "Redis GET 160 B, Redis on loopback (NOT as deployed: no Docker)", "Redis on loopback (NOT as deployed)"
 	}
 	three("HTTP token read, sidecar on its unix socket", res["wxtoken-unix"], false)
 	three("HTTP token read, sidecar on loopback", res["wxtoken-tcp"], workers == 50)
 	three(depName, dep, false)
-	r.check("1", "Sidecar (unix socket) / Redis as deployed, c="+c, res["wxtoken-unix"].RPS/dep.RPS, "x", ">=", 1, "")
-	r.check("1", "Sidecar (loopback) / Redis as deployed, c="+c, res["wxtoken-tcp"].RPS/dep.RPS, "x", ">=", 1, "")
+	r.check("1", "Sidecar (unix socket) / "+depWhat+", c="+c, res["wxtoken-unix"].RPS/dep.RPS, "x", ">=", 1, "")
+	r.check("1", "Sidecar (loopback) / "+depWhat+", c="+c, res["wxtoken-tcp"].RPS/dep.RPS, "x", ">=", 1, "")
 	d := res["wxtoken-unix-default"]
 	r.add("1", fmt.Sprintf("Untuned: sidecar with Go's default GOMAXPROCS (%d) on its unix socket, c=%s: throughput", cpus, c), d.RPS, "req/s",
-		fmt.Sprintf("%s, %.2fx Redis as deployed", lat(d), d.RPS/dep.RPS))
+		fmt.Sprintf("%s, %.2fx %s", lat(d), d.RPS/dep.RPS, depWhat))
 	for _, same := range []struct{ what, http, redis string }{
 		{"both on loopback", "wxtoken-tcp", "redis-tcp"},
 		{"both on unix sockets", "wxtoken-unix", "redis-unix"},
