@@ -48,13 +48,20 @@ func TestHTTPConn(t *testing.T) {
 	}
 }
 
-// fakeRedis answers GET with value and SET with +OK, in RESP.
+// fakeRedis answers GET with value and SET with +OK, in RESP, on a
+// loopback port whose address it returns.
 func fakeRedis(t *testing.T, value string) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
+	fakeRedisOn(t, ln, value)
+	return ln.Addr().String()
+}
+
+// fakeRedisOn serves fakeRedis's answers on ln.
+func fakeRedisOn(t *testing.T, ln net.Listener, value string) {
 	t.Cleanup(func() { ln.Close() })
 	go func() {
 		for {
@@ -95,7 +102,6 @@ func fakeRedis(t *testing.T, value string) string {
 			}()
 		}
 	}()
-	return ln.Addr().String()
 }
 
 func TestRESPConn(t *testing.T) {

@@ -36,16 +36,22 @@ type loadGen struct {
 	dur   time.Duration
 }
 
-// newLoadGen opens workers connections with dial.
+// newLoadGen opens workers connections with dial, each checked with one
+// request: a server may close a connection that has sent nothing yet
+// sooner than an idle one (net/http's ReadHeaderTimeout), and the first
+// run may come long after.
 func newLoadGen(workers int, dial func() (conn, error)) (*loadGen, error) {
 	g := &loadGen{}
 	for range workers {
 		c, err := dial()
+		if err == nil {
+			g.conns = append(g.conns, c)
+			err = c.do()
+		}
 		if err != nil {
 			g.Close()
 			return nil, err
 		}
-		g.conns = append(g.conns, c)
 	}
 	return g, nil
 }

@@ -1,8 +1,10 @@
 // Command bench measures wxtoken against its performance targets and prints
 // one table, each figure beside its target, and writes it as JSON:
 //
-//  1. token reads over HTTP from a `wxtoken serve` process against Redis
-//     GETs from a redis-server, same load generator, concurrency 1 and 50;
+//  1. token reads over HTTP from a `wxtoken serve` sidecar (loopback and
+//     its unix socket) against Redis GETs as deployed (Redis in a container
+//     on a Docker network of the run's own) and on the same transports,
+//     same load generator, concurrency 1 and 50;
 //  2. the Go client's cached read;
 //  3. propagation of a new token to 3, 20 and 50 replicas;
 //  4. failover after a graceful stop and after kill -9 of the leader;
@@ -10,8 +12,9 @@
 //  6. WeChat calls per classic credential per (simulated) day.
 //
 // Run it from the module root: go run ./bench [-quick] [-out FILE]. It
-// needs redis-server (apt-get install -y redis-server). Everything it
-// starts (etcd, redis-server, wxtoken processes, replicas) is stopped
+// needs redis-server (apt-get install -y redis-server) and, for section
+// 1 as deployed, Docker. Everything it starts (etcd, redis-server, the
+// Redis container and its network, wxtoken processes, replicas) is stopped
 // before it returns.
 package main
 
@@ -41,6 +44,7 @@ type options struct {
 	bin          string
 	keep         bool
 	cpus         int
+	redisImage   string
 }
 
 // sections in the order they run.
@@ -64,6 +68,8 @@ func run(ctx context.Context, args []string) error {
 	fs.BoolVar(&o.quick, "quick", false, "shorter runs and fewer credentials (a smoke test: figures are rougher)")
 	fs.StringVar(&only, "only", "", "comma-separated sections to run: "+strings.Join(sections, ","))
 	fs.DurationVar(&o.loadDuration, "duration", 5*time.Second, "measured duration of each load run (section 1)")
+	fs.StringVar(&o.redisImage, "redis-image", "wxtoken/redis:latest", "image of the Redis that section 1 runs on a Docker network of its own, as deployed "+
+		"(built with deploy/build-images.sh redis when missing); empty: Redis on loopback only")
 	fs.IntVar(&o.creds, "creds", 100000, "credentials of the largest cluster in the scale section (it also runs 10,000)")
 	fs.StringVar(&o.bin, "wxtoken", "", "wxtoken binary to run (default: go build ./cmd/wxtoken)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the working directory (logs, etcd data) after the run")

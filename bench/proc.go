@@ -27,6 +27,12 @@ type proc struct {
 // startProc starts bin with args, output in dir/logName. onLine, if set,
 // sees every line of standard output.
 func startProc(bin string, args []string, dir, logName string, onLine ...func(string)) (*proc, error) {
+	return startProcEnv(bin, args, nil, dir, logName, onLine...)
+}
+
+// startProcEnv is startProc with env ("KEY=value") added to the runner's
+// environment.
+func startProcEnv(bin string, args, env []string, dir, logName string, onLine ...func(string)) (*proc, error) {
 	logPath := filepath.Join(dir, logName)
 	f, err := os.Create(logPath)
 	if err != nil {
@@ -34,6 +40,9 @@ func startProc(bin string, args []string, dir, logName string, onLine ...func(st
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Dir = dir
+	if len(env) > 0 {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	cmd.Stderr = f
 	cmd.Stdout = f
 	if len(onLine) > 0 {
@@ -138,10 +147,11 @@ type wxtokenProc struct {
 }
 
 // startWxtoken runs `wxtoken serve --config cfgPath` in dir and waits until
-// it prints the URL it serves on.
-func startWxtoken(ctx context.Context, bin, cfgPath, dir, name string) (*wxtokenProc, error) {
+// it prints the URL it serves on. env ("KEY=value") is added to the
+// runner's environment.
+func startWxtoken(ctx context.Context, bin, cfgPath, dir, name string, env ...string) (*wxtokenProc, error) {
 	urlc := make(chan string, 1)
-	p, err := startProc(bin, []string{"serve", "--config", cfgPath}, dir, name+".log", func(line string) {
+	p, err := startProcEnv(bin, []string{"serve", "--config", cfgPath}, env, dir, name+".log", func(line string) {
 		if u, ok := strings.CutPrefix(line, "wxtoken: serving on "); ok {
 			select {
 			case urlc <- strings.TrimSpace(u):

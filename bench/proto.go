@@ -8,13 +8,27 @@ import (
 	"io"
 	"net"
 	"strconv"
+	"strings"
 	"time"
 )
 
 // The load generator speaks both protocols with the same minimal design:
-// one persistent TCP connection, the request bytes prepared once, one
-// write per request, the answer read through a bufio.Reader into a reused
-// buffer. Neither side gets a client library the other lacks.
+// one persistent connection (TCP, or a unix socket), the request bytes
+// prepared once, one write per request, the answer read through a
+// bufio.Reader into a reused buffer. Neither side gets a client library
+// the other lacks.
+
+// unixPrefix marks an address as a unix socket path: "unix:/run/x.sock".
+const unixPrefix = "unix:"
+
+// dial connects to addr: host:port over TCP, or unixPrefix and a socket
+// path.
+func dial(addr string) (net.Conn, error) {
+	if path, ok := strings.CutPrefix(addr, unixPrefix); ok {
+		return net.DialTimeout("unix", path, 5*time.Second)
+	}
+	return net.DialTimeout("tcp", addr, 5*time.Second)
+}
 
 // httpConn sends one GET over HTTP/1.1 keep-alive.
 type httpConn struct {
@@ -26,13 +40,17 @@ type httpConn struct {
 
 var _ conn = (*httpConn)(nil)
 
-// dialHTTP connects to addr (host:port) for GETs of path.
+// dialHTTP connects to addr (host:port, or unix:path) for GETs of path.
 func dialHTTP(addr, path string) (*httpConn, error) {
-	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	c, err := dial(addr)
 	if err != nil {
 		return nil, fmt.Errorf("dial http %s: %w", addr, err)
 	}
-	req := "GET " + path + " HTTP/1.1\r\nHost: " + addr + "\r\nUser-Agent: wxtoken-bench\r\nAccept: */*\r\n\r\n"
+	host := addr
+	if strings.HasPrefix(addr, unixPrefix) {
+		host = "localhost" // what Go's client sends for a unix: base URL
+	}
+	req := "GET " + path + " HTTP/1.1\r\nHost: " + host + "\r\nUser-Agent: wxtoken-bench\r\nAccept: */*\r\n\r\n"
 	return &httpConn{c: c, r: bufio.NewReaderSize(c, 4096), req: []byte(req), body: make([]byte, 1024)}, nil
 }
 
@@ -113,9 +131,10 @@ type respConn struct {
 
 var _ conn = (*respConn)(nil)
 
-// dialRedis connects to a Redis server at addr for GETs of key.
+// dialRedis connects to a Redis server at addr (host:port, or unix:path)
+// for GETs of key.
 func dialRedis(addr, key string) (*respConn, error) {
-	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	c, err := dial(addr)
 	if err != nil {
 		return nil, fmt.Errorf("dial redis %s: %w", addr, err)
 	}

@@ -14,16 +14,17 @@ import (
 // errNoRedis says how to get redis-server.
 var errNoRedis = errors.New("redis-server not found on PATH: install it with `apt-get install -y redis-server`")
 
-// redisServer is a redis-server process of our own on a loopback port,
-// with no persistence.
+// redisServer is a redis-server process of our own on a loopback port and
+// a unix socket, with no persistence.
 type redisServer struct {
-	addr    string
+	addr    string // 127.0.0.1:port
+	unix    string // unix:<dir>/redis.sock
 	version string
 	proc    *proc
 }
 
-// startRedis starts redis-server on a free loopback port, its working
-// directory in dir, and waits until it answers PING.
+// startRedis starts redis-server on a free loopback port and on a unix
+// socket in dir, its working directory, and waits until it answers PING.
 func startRedis(ctx context.Context, dir string) (*redisServer, error) {
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
@@ -44,33 +45,49 @@ func startRedis(ctx context.Context, dir string) (*redisServer, error) {
 		return nil, err
 	}
 	args := []string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+		"--unixsocket", dir + "/redis.sock", "--unixsocketperm", "700",
 		"--daemonize", "no", "--dir", dir, "--loglevel", "warning", "--logfile", ""}
 	p, err := startProc(bin, args, dir, "redis.log")
 	if err != nil {
 		return nil, fmt.Errorf("start redis-server: %w", err)
 	}
-	r := &redisServer{addr: "127.0.0.1:" + strconv.Itoa(port), version: version, proc: p}
+	r := &redisServer{addr: "127.0.0.1:" + strconv.Itoa(port), unix: unixPrefix + dir + "/redis.sock", version: version, proc: p}
+	for _, addr := range []string{r.addr, r.unix} {
+		if err := waitRedis(ctx, addr, p.exited); err != nil {
+			p.stop(5 * time.Second)
+			return nil, fmt.Errorf("redis-server: %w (log: %s)", err, p.logPath)
+		}
+	}
+	return r, nil
+}
+
+// waitRedis waits up to 10 s until Redis at addr answers PING, or gone
+// says it never will.
+func waitRedis(ctx context.Context, addr string, gone func() bool) error {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		c, err := dialRedis(r.addr, "x")
+		c, err := dialRedis(addr, "x")
 		if err == nil {
 			pong, err := c.command("PING")
 			c.Close()
 			if err == nil && pong == "+PONG" {
-				return r, nil
+				return nil
 			}
 		}
-		if time.Now().After(deadline) || p.exited() {
-			p.stop(5 * time.Second)
-			return nil, fmt.Errorf("redis-server on %s did not answer PING (log: %s)", r.addr, p.logPath)
+		if time.Now().After(deadline) || gone() {
+			return fmt.Errorf("no answer to PING at %s", addr)
 		}
-		time.Sleep(20 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
 }
 
-// set stores value at key.
-func (r *redisServer) set(key, value string) error {
-	c, err := dialRedis(r.addr, key)
+// setRedis stores value at key of the Redis at addr.
+func setRedis(addr, key, value string) error {
+	c, err := dialRedis(addr, key)
 	if err != nil {
 		return err
 	}

@@ -104,8 +104,9 @@ func serveRaw(c net.Conn, head, body []byte, date *atomic.Pointer[[]byte]) {
 }
 
 // startReference starts a reference server of mode as a child process
-// answering body, and waits until it accepts connections.
-func (e *env) startReference(mode string, body []byte) (*proc, string, error) {
+// answering body, with env ("KEY=value") added to its environment, and
+// waits until it accepts connections.
+func (e *env) startReference(mode string, body []byte, env ...string) (*proc, string, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, "", err
@@ -119,7 +120,7 @@ func (e *env) startReference(mode string, body []byte) (*proc, string, error) {
 		return nil, "", err
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(port)
-	p, err := startProc(self, []string{"-reference-server", mode, "-listen", addr, "-body", bodyFile}, e.dir, "reference-"+mode+".log")
+	p, err := startProcEnv(self, []string{"-reference-server", mode, "-listen", addr, "-body", bodyFile}, env, e.dir, "reference-"+mode+".log")
 	if err != nil {
 		return nil, "", err
 	}

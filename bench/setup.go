@@ -57,6 +57,8 @@ type procConfig struct {
 	Concurrency int
 	SimURL      string
 	Apps        []benchApp
+	ListenUnix  string   // listen_unix, if set
+	Env         []string // added to the process's environment ("GOMAXPROCS=1")
 }
 
 // writeConfig writes pc as a wxtoken YAML file at dir/<node>.yaml and
@@ -64,6 +66,9 @@ type procConfig struct {
 func (e *env) writeConfig(pc procConfig) (string, error) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "node: %s\nlisten: 127.0.0.1:0\ndata_dir: %s\nlog_level: warn\n", pc.Node, filepath.Join(e.dir, pc.Node+"-data"))
+	if pc.ListenUnix != "" {
+		fmt.Fprintf(&b, "listen_unix: %s\n", pc.ListenUnix)
+	}
 	fmt.Fprintf(&b, "etcd:\n  endpoints: [%s]\n  prefix: %s\n", strings.Join(e.etcd.endpoints, ", "), pc.Prefix)
 	fmt.Fprintf(&b, "election:\n  ttl: %s\n  candidate: %t\n", pc.TTL, pc.Candidate)
 	fmt.Fprintf(&b, "refresh:\n  concurrency: %d\n", pc.Concurrency)
@@ -103,7 +108,7 @@ func (e *env) startNode(ctx context.Context, pc procConfig) (*wxtokenProc, error
 	if err != nil {
 		return nil, err
 	}
-	return startWxtoken(ctx, e.bin, path, e.dir, pc.Node)
+	return startWxtoken(ctx, e.bin, path, e.dir, pc.Node, pc.Env...)
 }
 
 // httpStatus GETs url and returns the status code and body.

@@ -6,17 +6,21 @@
 #   deploy/build-images.sh            # both images
 #   deploy/build-images.sh wxtoken    # only wxtoken (also: etcd)
 #   deploy/build-images.sh prometheus # the monitoring profile's Prometheus
+#   deploy/build-images.sh redis      # the Redis the read benchmark compares with
 #
 # It also makes the CA, certificates and etcd passwords of the compose stack
 # in deploy/certs (deploy/gen-certs.sh; kept when they exist).
 #
 # Tags: $WXTOKEN_IMAGE (default wxtoken:latest), $ETCD_IMAGE (default
 # wxtoken/etcd:<the etcd release in go.mod>) and $PROMETHEUS_IMAGE (default
-# wxtoken/prometheus:latest, what docker-compose.yml runs). Needs go,
+# wxtoken/prometheus:latest, what docker-compose.yml runs) and $REDIS_IMAGE
+# (default wxtoken/redis:latest, what go run ./bench runs). Needs go,
 # docker, the host's /etc/ssl/certs/ca-certificates.crt and
 # /usr/share/zoneinfo. The Prometheus image needs Debian's prometheus
 # package on the host (apt-get install prometheus): that binary is linked
-# against glibc, so the libraries ldd names go into the image with it.
+# against glibc, so the libraries ldd names go into the image with it. The
+# Redis image is built the same way from Debian's redis-server package
+# (apt-get install redis-server); for it the script makes no certificates.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -33,12 +37,39 @@ wxtoken_image=${WXTOKEN_IMAGE:-wxtoken:latest}
 etcd_image=${ETCD_IMAGE:-wxtoken/etcd:$etcd_version}
 version=$(git describe --tags --always --dirty 2>/dev/null || echo dev)
 which=${1:-all}
-case "$which" in all|wxtoken|etcd|prometheus) ;; *) echo "usage: $0 [all|wxtoken|etcd|prometheus]" >&2; exit 2 ;; esac
-
-deploy/gen-certs.sh
+case "$which" in all|wxtoken|etcd|prometheus|redis) ;; *) echo "usage: $0 [all|wxtoken|etcd|prometheus|redis]" >&2; exit 2 ;; esac
 
 ctx=$(mktemp -d "${TMPDIR:-/tmp}/wxtoken-images.XXXXXX")
 trap 'rm -rf "$ctx"' EXIT
+
+# copylibs BIN ROOT: every absolute path ldd prints for BIN (the loader,
+# libc, ...), dereferenced, at the same path under ROOT.
+copylibs() {
+  for lib in $(ldd "$1" | grep -o '/[^ ]*'); do
+    mkdir -p "$2$(dirname "$lib")"
+    cp -L "$lib" "$2$lib"
+  done
+}
+
+if [ "$which" = redis ]; then
+  redis=$(command -v redis-server || true)
+  [ -n "$redis" ] || { echo "build-images: redis-server is missing (apt-get install redis-server)" >&2; exit 1; }
+  redis_version=$("$redis" --version | sed -n 's/.* v=\([^ ]*\).*/\1/p')
+  redis_image=${REDIS_IMAGE:-wxtoken/redis:latest}
+  c=$ctx/redis
+  r=$c/rootfs
+  mkdir -p "$r/bin" "$r/etc" "$c/data"
+  cp -L "$redis" "$r/bin/redis-server" # Debian's is a link to redis-check-rdb; the name picks the server
+  copylibs "$redis" "$r"
+  printf 'root:x:0:0:root:/root:/sbin/nologin\nnobody:x:65534:65534:nobody:/data:/sbin/nologin\n' >"$r/etc/passwd"
+  printf 'root:x:0:\nnogroup:x:65534:\n' >"$r/etc/group"
+  echo "== docker build $redis_image"
+  docker build --quiet --build-arg "VERSION=$redis_version" -t "$redis_image" -f deploy/Dockerfile.redis "$c"
+  echo "== built $redis_image; go run ./bench -only read runs it"
+  exit 0
+fi
+
+deploy/gen-certs.sh
 
 gobuild() { # gobuild OUT PACKAGE [LDFLAGS]
   echo "== go build $2"
@@ -55,12 +86,7 @@ if [ "$which" = prometheus ]; then
   mkdir -p "$r/bin" "$r/etc/prometheus" "$r/usr/share/prometheus" "$c/data"
   cp "$prom" "$r/bin/prometheus"
   gobuild "$r/bin/healthcheck" ./deploy/healthcheck
-  # Every absolute path ldd prints (the loader, libc, ...), dereferenced,
-  # at the same path in the image.
-  for lib in $(ldd "$prom" | grep -o '/[^ ]*'); do
-    mkdir -p "$r$(dirname "$lib")"
-    cp -L "$lib" "$r$lib"
-  done
+  copylibs "$prom" "$r"
   [ -d /usr/share/prometheus/web ] && cp -a /usr/share/prometheus/web "$r/usr/share/prometheus/web"
   cp deploy/prometheus/prometheus.yml deploy/prometheus/alerts.yml "$r/etc/prometheus/"
   printf 'root:x:0:0:root:/root:/sbin/nologin\nnobody:x:65534:65534:nobody:/prometheus:/sbin/nologin\n' >"$r/etc/passwd"
