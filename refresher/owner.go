@@ -144,7 +144,7 @@ func (r *Refresher) Delegate(ctx context.Context, fresh func() bool) {
 		r.log.Info("fetching a credential delegated by the leader", "cred", cred, "leader_rev", o.LeaderRev)
 		// Reports written before this assignment were relayed to nobody:
 		// its first step looks for one in etcd.
-		s.add(&entry{c: &c, w: w, ctx: ectx, cancel: cancel, at: r.cfg.Now(), t: term{scanReports: true}})
+		s.add(&entry{c: c, w: w, ctx: ectx, cancel: cancel, at: r.cfg.Now(), t: term{scanReports: true}})
 	})
 	wg.Wait()
 }

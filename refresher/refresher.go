@@ -74,7 +74,8 @@ type Config struct {
 	// refreshing it, so that a caller's mistake kills no valid token.
 	CheckToken func(ctx context.Context, c Cred, token string) (alive bool, err error)
 	// OnTermStarted, if set, is called once a term has read the state of
-	// every credential and queued them all.
+	// every credential in bulk and taken a first step of each: the bulk
+	// read is garbage from then on.
 	OnTermStarted func()
 	Metrics       *Metrics
 	Logger        *slog.Logger
@@ -101,7 +102,7 @@ type Unsafe struct {
 type Refresher struct {
 	cfg    Config
 	log    *slog.Logger
-	byName map[string]Cred
+	byName map[string]*Cred // into cfg.Creds
 	sem    chan struct{}
 
 	mu     sync.Mutex
@@ -148,12 +149,13 @@ func New(cfg Config) (*Refresher, error) {
 	r := &Refresher{
 		cfg:    cfg,
 		log:    cfg.Logger.With("component", "refresher", "node", cfg.Node),
-		byName: map[string]Cred{},
+		byName: make(map[string]*Cred, len(cfg.Creds)),
 		sem:    make(chan struct{}, cfg.Concurrency),
 		scheds: map[*sched]struct{}{},
 		warned: map[string]bool{},
 	}
-	for _, c := range cfg.Creds {
+	for i := range r.cfg.Creds {
+		c := &r.cfg.Creds[i]
 		if _, dup := r.byName[c.Name]; dup {
 			return nil, fmt.Errorf("refresher: duplicate credential %q", c.Name)
 		}
@@ -212,6 +214,7 @@ func (r *Refresher) Lead(ctx context.Context, g *election.Guard) error {
 
 	w := worker{g: g, leader: g}
 	s := newSched(r, ctx, func(err error) { cancel(err) })
+	s.primed = r.cfg.OnTermStarted
 	defer r.register(s)()
 	var wg sync.WaitGroup
 	wg.Go(func() { r.watchReports(ctx) })
@@ -255,9 +258,6 @@ func (r *Refresher) Lead(ctx context.Context, g *election.Guard) error {
 		for _, rep := range reports {
 			s.relay(rep.Cred, rep.Seq)
 		}
-	}
-	if r.cfg.OnTermStarted != nil {
-		r.cfg.OnTermStarted()
 	}
 	s.run()
 	wg.Wait()

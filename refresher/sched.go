@@ -70,6 +70,11 @@ type sched struct {
 	ctx  context.Context
 	fail func(error) // ends the term: a step's error other than errNotOwner
 
+	// primed, if set, is called once every entry added with a snapshot
+	// has taken its first step; pre counts those still to.
+	primed func()
+	pre    int
+
 	mu     sync.Mutex
 	heap   entryHeap
 	byCred map[string]*entry
@@ -103,6 +108,9 @@ func (s *sched) add(e *entry) {
 		}
 	}
 	s.byCred[e.c.Name] = e
+	if e.snap != nil {
+		s.pre++
+	}
 	heap.Push(&s.heap, e)
 	s.poke()
 }
@@ -221,6 +229,11 @@ func (s *sched) runStep(e *entry) {
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if snap != nil {
+		if s.pre--; s.pre == 0 && s.primed != nil {
+			go s.primed() // not under s.mu: it may collect garbage
+		}
+	}
 	e.running = false
 	switch {
 	case e.next != nil:

@@ -164,8 +164,12 @@ func New(opts Options) (*Replica, error) {
 	if opts.Fetcher != nil {
 		fetch = opts.Fetcher
 	}
-	var apps []api.App
-	var creds []refresher.Cred
+	apps := make([]api.App, 0, len(cfg.Apps))
+	ncreds := len(cfg.Apps)
+	for _, a := range cfg.Apps {
+		ncreds += len(a.Tickets)
+	}
+	creds := make([]refresher.Cred, 0, ncreds)
 	for _, a := range cfg.Apps {
 		apps = append(apps, api.App{Name: a.Name, Kind: a.Kind, AppID: a.AppID, Tickets: a.Tickets, Budget: a.DailyBudget, ExposeTicket: a.ExposeTicket})
 		token := tokenstore.CredName(a.Name, "token")
