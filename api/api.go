@@ -127,8 +127,8 @@ func New(cfg Config) (*API, error) {
 	if cfg.Registerer == nil || cfg.Gatherer == nil {
 		return nil, errors.New("api: Registerer and Gatherer go together")
 	}
-	a := &API{cfg: cfg, apps: map[string]App{}, mux: http.NewServeMux(), log: cfg.Logger.With("component", "api"),
-		routes: map[string]route{}, tokens: map[string]*tokenSlot{}}
+	a := &API{cfg: cfg, apps: make(map[string]App, len(cfg.Apps)), mux: http.NewServeMux(), log: cfg.Logger.With("component", "api"),
+		routes: map[string]route{}, tokens: make(map[string]*tokenSlot, len(cfg.Apps))}
 	for _, app := range cfg.Apps {
 		a.apps[app.Name] = app
 		a.tokens[app.Name] = &tokenSlot{cred: tokenstore.CredName(app.Name, "token")}

@@ -3,6 +3,7 @@ package tokenstore
 import (
 	"context"
 	"errors"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -114,31 +115,47 @@ func (c *Cache) listAndWatch(ctx context.Context, bo backoff.BackOff) error {
 }
 
 // list applies every record under prefixes as of one revision, which it
-// returns, reading at most c.page records per request.
+// returns, reading at most c.page records per request. The next page is
+// read while the current one is decoded.
 func (c *Cache) list(ctx context.Context, prefixes []string) (int64, error) {
 	var rev int64
 	defer c.slots.flush()
+	type page struct {
+		resp *clientv3.GetResponse
+		err  error
+	}
+	get := func(key, end string, rev int64) page {
+		opts := []clientv3.OpOption{clientv3.WithRange(end), clientv3.WithLimit(c.page)}
+		if rev != 0 {
+			opts = append(opts, clientv3.WithRev(rev))
+		}
+		lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		resp, err := c.c.Get(lctx, key, opts...)
+		return page{resp, err}
+	}
 	for _, p := range prefixes {
-		key, end := p, clientv3.GetPrefixRangeEnd(p)
+		end := clientv3.GetPrefixRangeEnd(p)
+		cur := get(p, end, rev)
 		for {
-			opts := []clientv3.OpOption{clientv3.WithRange(end), clientv3.WithLimit(c.page)}
-			if rev != 0 {
-				opts = append(opts, clientv3.WithRev(rev))
+			if cur.err != nil {
+				return 0, cur.err
 			}
-			lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			resp, err := c.c.Get(lctx, key, opts...)
-			cancel()
-			if err != nil {
-				return 0, err
-			}
+			resp := cur.resp
 			if rev == 0 {
 				rev = resp.Header.Revision
 			}
+			var next chan page
+			if resp.More && len(resp.Kvs) > 0 {
+				next = make(chan page, 1)
+				key := string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
+				go func() { next <- get(key, end, rev) }()
+			}
 			c.applyList(resp.Kvs)
-			if !resp.More || len(resp.Kvs) == 0 {
+			if next == nil {
 				break
 			}
-			key = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
+			cur = <-next
 		}
 	}
 	if rev == 0 { // no prefix: note where a later list would start
@@ -153,11 +170,23 @@ func (c *Cache) list(ctx context.Context, prefixes []string) (int64, error) {
 
 // applyList applies one page of a listing. New credentials wait in the
 // slot table's dirty map until the listing ends (list flushes them), so
-// a cold start copies the table once.
+// a cold start copies the table once. A large page is decoded on every
+// CPU: decoding (and opening sealed records) is most of a cold start.
 func (c *Cache) applyList(kvs []*mvccpb.KeyValue) {
+	recs := make([]*Record, len(kvs))
+	workers := min(runtime.GOMAXPROCS(0), len(kvs)/500+1)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := w; i < len(kvs); i += workers {
+				recs[i] = c.decode(kvs[i].Key, kvs[i].Value)
+			}
+		})
+	}
+	wg.Wait()
 	applied := false
-	for _, kv := range kvs {
-		if r := c.decode(kv.Key, kv.Value); r != nil && c.apply(r, true) {
+	for _, r := range recs {
+		if r != nil && c.apply(r, true) {
 			applied = true
 		}
 	}

@@ -101,10 +101,16 @@ func New(cfg Config) (*Proxy, error) {
 		timeout:   cfg.Timeout,
 		log:       cfg.Logger,
 	}
+	parsed := map[string]*url.URL{} // apps share a few upstreams: parse each once
 	for app, base := range cfg.Upstreams {
-		u, err := url.Parse(strings.TrimRight(base, "/"))
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return nil, fmt.Errorf("wechatproxy: app %s: bad upstream %q", app, base)
+		u, ok := parsed[base]
+		if !ok {
+			var err error
+			u, err = url.Parse(strings.TrimRight(base, "/"))
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				return nil, fmt.Errorf("wechatproxy: app %s: bad upstream %q", app, base)
+			}
+			parsed[base] = u
 		}
 		p.upstreams[app] = u
 	}
