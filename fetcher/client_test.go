@@ -51,7 +51,7 @@ func classCases(m method) []classCase {
 		cases = append(cases, classCase{name: fmt.Sprintf("errcode %d", code), replies: []reply{apiErr(code), ok},
 			wantCalls: 1, wantClass: Permanent, wantCode: code})
 	}
-	for _, code := range []int{40164, 89501, 89503, 89506, 89507} {
+	for _, code := range []int{40164, 61004, 89501, 89503, 89506, 89507} {
 		cases = append(cases, classCase{name: fmt.Sprintf("host refused %d", code), replies: []reply{apiErr(code), ok},
 			wantCalls: 1, wantClass: Permanent, wantCode: code, wantHost: true})
 	}
@@ -112,7 +112,7 @@ func TestMethodsClassifyAndRetry(t *testing.T) {
 					if tok.Value != m.okValue() || tok.ExpiresIn <= 0 {
 						t.Errorf("token = %+v, want value %q and positive ExpiresIn", tok, m.okValue())
 					}
-					if m.op != opCallbackIP && tok.ExpiresIn != 7200*time.Second {
+					if !m.noTTL && tok.ExpiresIn != 7200*time.Second {
 						t.Errorf("ExpiresIn = %v, want 2h", tok.ExpiresIn)
 					}
 					return

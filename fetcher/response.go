@@ -23,12 +23,14 @@ const (
 
 // wireResponse holds every field this package reads from an answer.
 type wireResponse struct {
-	ErrCode     int      `json:"errcode"`
-	ErrMsg      string   `json:"errmsg"`
-	AccessToken string   `json:"access_token"`
-	Ticket      string   `json:"ticket"`
-	ExpiresIn   int64    `json:"expires_in"`
-	IPList      []string `json:"ip_list"`
+	ErrCode     int    `json:"errcode"`
+	ErrMsg      string `json:"errmsg"`
+	AccessToken string `json:"access_token"`
+	// ComponentAccessToken is api_component_token's access_token.
+	ComponentAccessToken string   `json:"component_access_token"`
+	Ticket               string   `json:"ticket"`
+	ExpiresIn            int64    `json:"expires_in"`
+	IPList               []string `json:"ip_list"`
 }
 
 // readBody reads at most maxBodySize bytes of r and fails if there is more.
@@ -101,8 +103,11 @@ func parseToken(op string, status int, body []byte, red redactor) (string, time.
 		return "", 0, err
 	}
 	field, value := "access_token", w.AccessToken
-	if op == opGetTicket {
+	switch op {
+	case opGetTicket:
 		field, value = "ticket", w.Ticket
+	case opComponentToken:
+		field, value = "component_access_token", w.ComponentAccessToken
 	}
 	switch {
 	case value == "":
