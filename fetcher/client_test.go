@@ -1,6 +1,7 @@
 package fetcher
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -79,7 +80,7 @@ func classCases(m method) []classCase {
 		"JSON null":            `null`,
 		"empty body":           ``,
 		"html body":            `<html><body>502 Bad Gateway</body></html>`,
-		"oversize body":        m.body("TOKEN", "7200") + strings.Repeat(" ", maxBodySize),
+		"oversize body":        m.body("TOKEN", "7200") + strings.Repeat(" ", cmp.Or(m.maxBody, maxBodySize)),
 		"errcode not a number": `{"errcode":"40001","errmsg":"x"}`,
 	}
 	for name, body := range bad {

@@ -155,6 +155,7 @@ type method struct {
 	tokenEndpoint bool   // a token endpoint (40001 = wrong secret) rather than a call with a token
 	noTTL         bool   // its answer has no lifetime: ExpiresIn is not checked
 	okVal         string // what it returns for body("TOKEN", "7200"), if not "TOKEN"
+	maxBody       int    // its answer's size limit, if not maxBodySize
 	call          func(ctx context.Context, c *Client) (Token, error)
 	// body returns a success-shaped answer with the given credential and
 	// expires_in (a JSON literal).

@@ -235,6 +235,7 @@ func (c *Client) AuthorizerList(ctx context.Context, componentToken, componentAp
 	if err != nil {
 		return AuthorizerPage{}, err
 	}
+	k.maxBody = maxListBodySize
 	p, attempts, err := run(ctx, c, k, func(status int, body []byte) (AuthorizerPage, error) {
 		return parseAuthorizerPage(k.op, status, body, k.red, count)
 	})

@@ -54,7 +54,7 @@ var platformMethods = []method{
 	},
 	{
 		name: "authorizer list", op: opAuthorizerList, path: "/cgi-bin/component/api_get_authorizer_list", noTTL: true,
-		okVal: "wxA1",
+		okVal: "wxA1", maxBody: maxListBodySize,
 		call: func(ctx context.Context, c *Client) (Token, error) {
 			p, err := c.AuthorizerList(ctx, "ACCESS", "wxCOMPONENT", 0, 2)
 			if err != nil || len(p.Authorizers) == 0 {

@@ -3,6 +3,7 @@ package fetcher_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -184,5 +185,51 @@ func TestPlatformErrorsAgainstSimulator(t *testing.T) {
 	}
 	if calls != 1 {
 		t.Errorf("%d authorizer calls, want 1: an ambiguous answer is not retried", calls)
+	}
+}
+
+// TestAuthorizerListRecoversTenThousand: paging api_get_authorizer_list
+// 500 at a time recovers the refresh tokens of 10,000 authorizers.
+func TestAuthorizerListRecoversTenThousand(t *testing.T) {
+	sim, c, events := platformSim(t, wechattest.Platform{})
+	ctx := context.Background()
+	const n = 10000
+	want := make(map[string]string, n)
+	for i := range n {
+		id := fmt.Sprintf("wxbench%011d", i)
+		rt, err := sim.SeedAuthorizer(simComp, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[id] = rt
+	}
+	_, _ = sim.PushTicket(ctx, simComp)
+	ticket, _ := wxcrypt.TicketOf(nextEvent(t, events))
+	ctok, err := c.ComponentToken(ctx, simComp, simSecret, ticket.Value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	pages := 0
+	for off := 0; ; off += fetcher.MaxAuthorizerPage {
+		p, err := c.AuthorizerList(ctx, ctok.Value, simComp, off, fetcher.MaxAuthorizerPage)
+		if err != nil || p.Total != n {
+			t.Fatalf("page at %d: total %d, %v", off, p.Total, err)
+		}
+		pages++
+		for _, a := range p.Authorizers {
+			got[a.AppID] = a.RefreshToken
+		}
+		if off+len(p.Authorizers) >= p.Total {
+			break
+		}
+	}
+	if pages != n/fetcher.MaxAuthorizerPage || len(got) != n {
+		t.Fatalf("%d pages, %d authorizers; want %d and %d", pages, len(got), n/fetcher.MaxAuthorizerPage, n)
+	}
+	for id, rt := range want {
+		if got[id] != rt {
+			t.Fatalf("%s: recovered a different refresh token", id)
+		}
 	}
 }

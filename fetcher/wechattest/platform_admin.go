@@ -52,6 +52,9 @@ func (pj platformJSON) platform() (Platform, error) {
 //	POST /_sim/platforms/{appid}/push          -> Push (a ticket pushed now)
 //	POST /_sim/platforms/{appid}/authorize     {"authorizer_appid","func_info":[1,2],"pre_auth_code"} -> Authorization
 //	POST /_sim/platforms/{appid}/unauthorize   {"authorizer_appid"} -> Push
+//	POST /_sim/platforms/{appid}/seed          {"authorizer_appids":[...]} or {"prefix":"wxbench","count":10000}
+//	                                           -> {"seeded":n} (see SeedAuthorizer; generated appids are
+//	                                           prefix + a zero-padded number, 18 characters)
 //	PUT  /_sim/platforms/{appid}/push_fault    {"stopped","wrong_key","bad_signature"}
 //	PUT  /_sim/platforms/{appid}/key           {"encoding_aes_key"}
 //	GET  /_sim/pushes                          -> [Push...]
@@ -116,6 +119,32 @@ func (s *Sim) routePlatformAdmin(mux *http.ServeMux) {
 			return
 		}
 		writeAdmin(w, p)
+	})
+	mux.HandleFunc("POST /_sim/platforms/{appid}/seed", func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			AppIDs []string `json:"authorizer_appids"`
+			Prefix string   `json:"prefix"`
+			Count  int      `json:"count"`
+		}
+		if err := decodeAdmin(w, r, &req); err != nil {
+			adminError(w, err)
+			return
+		}
+		if req.Count < 0 || req.Count > 1_000_000 || len(req.Prefix) > 17 {
+			adminError(w, fmt.Errorf("seed: count 0..1000000 and a prefix of at most 17 characters"))
+			return
+		}
+		ids := req.AppIDs
+		for i := range req.Count {
+			ids = append(ids, fmt.Sprintf("%s%0*d", req.Prefix, 18-len(req.Prefix), i))
+		}
+		for _, id := range ids {
+			if _, err := s.SeedAuthorizer(r.PathValue("appid"), id); err != nil {
+				adminError(w, err)
+				return
+			}
+		}
+		writeAdmin(w, map[string]int{"seeded": len(ids)})
 	})
 	mux.HandleFunc("PUT /_sim/platforms/{appid}/push_fault", func(w http.ResponseWriter, r *http.Request) {
 		var f PushFault

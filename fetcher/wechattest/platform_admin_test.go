@@ -55,6 +55,13 @@ func TestPlatformAdminAPI(t *testing.T) {
 	if r := rc.next(t); r.err == nil {
 		t.Fatal("receiver accepted a push with a wrong key")
 	}
+	var seeded map[string]int
+	if st := call("POST", "/_sim/platforms/"+compID+"/seed", map[string]any{"prefix": "wxbench", "count": 3}, &seeded); st != 200 || seeded["seeded"] != 3 {
+		t.Fatalf("seed: %d %v", st, seeded)
+	}
+	if rt := e.srv.RefreshToken(compID, "wxbench00000000002"); rt == "" {
+		t.Error("seeded authorizer wxbench00000000002 has no refresh token")
+	}
 	var pushes []Push
 	if call("GET", "/_sim/pushes", nil, &pushes); len(pushes) != 3 {
 		t.Errorf("%d pushes listed, want 3", len(pushes))

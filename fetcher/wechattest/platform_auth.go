@@ -217,3 +217,28 @@ func (s *Sim) authorizerListLocked(c call, req platformRequest, tok string, now 
 	}
 	return reply{body: map[string]any{"total_count": len(all), "list": list}}
 }
+
+// SeedAuthorizer makes authorizerAppID an account authorized to the
+// platform whose code was already exchanged, without a push or a code,
+// and returns its refresh token: for benchmarks with thousands of
+// accounts and for tests of the recovery path (api_get_authorizer_list).
+// An account already authorized keeps its refresh token.
+func (s *Sim) SeedAuthorizer(componentAppID, authorizerAppID string) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	pl := s.platforms[componentAppID]
+	if pl == nil || authorizerAppID == "" {
+		return "", fmt.Errorf("seed: no platform %q or no authorizer appid", componentAppID)
+	}
+	a := pl.auths[authorizerAppID]
+	if a == nil {
+		a = &authorizer{appID: authorizerAppID}
+		pl.auths[authorizerAppID] = a
+		pl.order = append(pl.order, authorizerAppID)
+	}
+	if !a.authorized || a.refresh == "" {
+		a.authorized, a.authTime, a.funcInfo = true, s.now(), slices.Clone(DefaultFuncInfo)
+		a.refresh, a.prev, a.refreshes = s.randomValueLocked("refreshtoken@@@"), "", 0
+	}
+	return a.refresh, nil
+}

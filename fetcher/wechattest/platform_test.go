@@ -90,6 +90,10 @@ func TestScheduledPushesStopAndRestart(t *testing.T) {
 	if due, _ := e.srv.duePushes(time.Now().Add(time.Hour)); len(due) != 0 {
 		t.Fatalf("due while stopped: %v", due)
 	}
+	// A scheduled push planned before the stop mints nothing.
+	if _, err := e.srv.pushTicket(t.Context(), compID, true); !errors.Is(err, errStopped) {
+		t.Fatalf("scheduled push while stopped: %v, want errStopped", err)
+	}
 	// No ticket is minted from now on until the restart: pushes still on
 	// their way carry the old CreateTime, the restart's the new one.
 	e.clock.Advance(time.Minute)
