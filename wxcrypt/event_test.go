@@ -156,3 +156,52 @@ func TestCheckAge(t *testing.T) {
 		}
 	}
 }
+
+// TestReplayedTicketRefused: a captured push replayed later still has a
+// valid signature and decrypts; what refuses its old ticket is
+// NewerTicket against the stored one, and CheckAge once it is past the
+// ticket's 12 h validity.
+func TestReplayedTicketRefused(t *testing.T) {
+	c := testCrypter(t)
+	push := func(ticket string, at time.Time) (body []byte, sig, ts, nonce string) {
+		msg := fmt.Sprintf("<xml><AppId>%s</AppId><CreateTime>%d</CreateTime><InfoType>component_verify_ticket</InfoType><ComponentVerifyTicket>%s</ComponentVerifyTicket></xml>", testAppID, at.Unix(), ticket)
+		ts, nonce = fmt.Sprint(at.Unix()), "nonce"+ticket
+		body, sig, err := c.Seal([]byte(msg), ts, nonce)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return body, sig, ts, nonce
+	}
+	receive := func(body []byte, sig, ts, nonce string) Ticket {
+		op, err := c.Open(sig, ts, nonce, body)
+		if err != nil {
+			t.Fatalf("Open: %v", err)
+		}
+		e, err := ParseEvent(op.Msg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tk, _ := TicketOf(e)
+		return tk
+	}
+	t0 := time.Unix(1700000000, 0)
+	oldBody, oldSig, oldTS, oldNonce := push("OLD", t0)
+	var stored Ticket
+	if tk := receive(oldBody, oldSig, oldTS, oldNonce); NewerTicket(stored, tk) {
+		stored = tk
+	}
+	if tk := receive(push("NEW", t0.Add(10*time.Minute))); NewerTicket(stored, tk) {
+		stored = tk
+	}
+	replayed := receive(oldBody, oldSig, oldTS, oldNonce) // the signature is still valid
+	if NewerTicket(stored, replayed) {
+		t.Fatal("the replayed old ticket would replace the newer one")
+	}
+	if stored.Value != "NEW" {
+		t.Fatalf("stored %q, want NEW", stored.Value)
+	}
+	// Replayed to a store that lost its ticket, 13 hours later: too old.
+	if err := CheckAge(replayed.CreateTime, t0.Add(13*time.Hour), 12*time.Hour, 5*time.Minute); !errors.Is(err, ErrStale) {
+		t.Fatalf("CheckAge of a 13 h old ticket: %v, want ErrStale", err)
+	}
+}
