@@ -26,6 +26,7 @@ type call struct {
 	safeURL string // url with secret parameters replaced
 	body    []byte // nil for GET
 	red     redactor
+	maxBody int // 0: maxBodySize
 }
 
 // newGetCall builds a GET call to endpoint with query q, whose parameter
@@ -123,7 +124,7 @@ func logFailure(log *slog.Logger, level slog.Level, msg string, k *call, attempt
 }
 
 // roundTrip makes one HTTP call and returns the status and the body, read
-// up to maxBodySize.
+// up to k.maxBody (default maxBodySize).
 func (c *Client) roundTrip(ctx context.Context, k *call) (int, []byte, error) {
 	var body io.Reader
 	if k.body != nil {
@@ -148,7 +149,7 @@ func (c *Client) roundTrip(ctx context.Context, k *call) (int, []byte, error) {
 		return 0, nil, &sendError{err: k.hideURL(err), written: written.Load()}
 	}
 	defer resp.Body.Close()
-	data, err := readBody(resp.Body)
+	data, err := readBody(resp.Body, cmp.Or(k.maxBody, maxBodySize))
 	if err != nil {
 		drain(resp.Body)
 		return 0, nil, err

@@ -1,6 +1,7 @@
 package fetcher
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -51,7 +52,7 @@ func classCases(m method) []classCase {
 		cases = append(cases, classCase{name: fmt.Sprintf("errcode %d", code), replies: []reply{apiErr(code), ok},
 			wantCalls: 1, wantClass: Permanent, wantCode: code})
 	}
-	for _, code := range []int{40164, 89501, 89503, 89506, 89507} {
+	for _, code := range []int{40164, 61004, 89501, 89503, 89506, 89507} {
 		cases = append(cases, classCase{name: fmt.Sprintf("host refused %d", code), replies: []reply{apiErr(code), ok},
 			wantCalls: 1, wantClass: Permanent, wantCode: code, wantHost: true})
 	}
@@ -79,7 +80,7 @@ func classCases(m method) []classCase {
 		"JSON null":            `null`,
 		"empty body":           ``,
 		"html body":            `<html><body>502 Bad Gateway</body></html>`,
-		"oversize body":        m.body("TOKEN", "7200") + strings.Repeat(" ", maxBodySize),
+		"oversize body":        m.body("TOKEN", "7200") + strings.Repeat(" ", cmp.Or(m.maxBody, maxBodySize)),
 		"errcode not a number": `{"errcode":"40001","errmsg":"x"}`,
 	}
 	for name, body := range bad {
@@ -112,7 +113,7 @@ func TestMethodsClassifyAndRetry(t *testing.T) {
 					if tok.Value != m.okValue() || tok.ExpiresIn <= 0 {
 						t.Errorf("token = %+v, want value %q and positive ExpiresIn", tok, m.okValue())
 					}
-					if m.op != opCallbackIP && tok.ExpiresIn != 7200*time.Second {
+					if !m.noTTL && tok.ExpiresIn != 7200*time.Second {
 						t.Errorf("ExpiresIn = %v, want 2h", tok.ExpiresIn)
 					}
 					return

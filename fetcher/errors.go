@@ -73,13 +73,21 @@ const (
 	opGetToken    = "gettoken"
 	opGetTicket   = "getticket"
 	opCallbackIP  = "getcallbackip"
+
+	// Open Platform operations: the last part of /cgi-bin/component/...
+	opComponentToken  = "api_component_token"
+	opStartPushTicket = "api_start_push_ticket"
+	opPreAuthCode     = "api_create_preauthcode"
+	opQueryAuth       = "api_query_auth"
+	opAuthorizerToken = "api_authorizer_token"
+	opAuthorizerList  = "api_get_authorizer_list"
 )
 
 // APIError is a WeChat answer with a nonzero errcode. Msg has been cleaned of
 // the secret or token sent with the request. An APIError is not modified
 // after it is returned, so it may be shared between goroutines.
 type APIError struct {
-	Op    string // "token", "stable_token", "gettoken", "getticket", "getcallbackip"
+	Op    string // "token", "stable_token", "gettoken", "getticket", "getcallbackip", or an Open Platform "api_..." name
 	Code  int    // errcode
 	Msg   string // errmsg, redacted and shortened
 	Class Class
@@ -94,12 +102,13 @@ func (e *APIError) Error() string {
 }
 
 // HostSpecific reports whether the code refuses the calling host rather than
-// the app: 40164 (IP not whitelisted), 60020 (WeCom: IP not allowed) and
-// 89501, 89503, 89506, 89507 (IP approval pending or refused). Another host
-// may succeed with the same credentials.
+// the app: 40164 (IP not whitelisted), 60020 (WeCom: IP not allowed),
+// 61004 (Open Platform: "access clientip is not registered", the
+// platform's egress IP list) and 89501, 89503, 89506, 89507 (IP approval
+// pending or refused). Another host may succeed with the same credentials.
 func (e *APIError) HostSpecific() bool {
 	switch e.Code {
-	case 40164, 60020, 89501, 89503, 89506, 89507:
+	case 40164, 60020, 61004, 89501, 89503, 89506, 89507:
 		return true
 	}
 	return false
@@ -123,9 +132,14 @@ func classify(op string, code int) Class {
 	return Permanent
 }
 
-// carriesToken reports whether op sends an access_token with its request.
+// carriesToken reports whether op sends an access_token (or a
+// component_access_token) with its request.
 func carriesToken(op string) bool {
-	return op == opGetTicket || op == opCallbackIP
+	switch op {
+	case opGetTicket, opCallbackIP, opPreAuthCode, opQueryAuth, opAuthorizerToken, opAuthorizerList:
+		return true
+	}
+	return false
 }
 
 // ClassOf classifies an error returned by this package: an *APIError has its

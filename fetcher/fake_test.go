@@ -152,7 +152,10 @@ type method struct {
 	name          string
 	op            string
 	path          string
-	tokenEndpoint bool // a token endpoint (40001 = wrong secret) rather than a call with a token
+	tokenEndpoint bool   // a token endpoint (40001 = wrong secret) rather than a call with a token
+	noTTL         bool   // its answer has no lifetime: ExpiresIn is not checked
+	okVal         string // what it returns for body("TOKEN", "7200"), if not "TOKEN"
+	maxBody       int    // its answer's size limit, if not maxBodySize
 	call          func(ctx context.Context, c *Client) (Token, error)
 	// body returns a success-shaped answer with the given credential and
 	// expires_in (a JSON literal).
@@ -163,7 +166,9 @@ func tokenBody(value, exp string) string {
 	return fmt.Sprintf(`{"access_token":%q,"expires_in":%s}`, value, exp)
 }
 
-var methods = []method{
+// methods are every Client method that fetches something; the Open
+// Platform ones are in platform_methods_test.go.
+var methods = append([]method{
 	{
 		name: "classic", op: opToken, path: "/cgi-bin/token", tokenEndpoint: true,
 		call: func(ctx context.Context, c *Client) (Token, error) { return c.Classic(ctx, "wxAPP", "SECRET") },
@@ -189,7 +194,8 @@ var methods = []method{
 		},
 	},
 	{
-		name: "callbackip", op: opCallbackIP, path: "/cgi-bin/getcallbackip",
+		name: "callbackip", op: opCallbackIP, path: "/cgi-bin/getcallbackip", noTTL: true,
+		okVal: "101.226.62.77,101.226.62.78",
 		call: func(ctx context.Context, c *Client) (Token, error) {
 			ips, err := c.CallbackIP(ctx, "", "ACCESS")
 			if err != nil {
@@ -206,12 +212,12 @@ var methods = []method{
 			return tokenBody(v, exp)
 		},
 	},
-}
+}, platformMethods...)
 
 // okValue is what m returns for m.body("TOKEN", "7200").
 func (m method) okValue() string {
-	if m.op == opCallbackIP {
-		return "101.226.62.77,101.226.62.78"
+	if m.okVal != "" {
+		return m.okVal
 	}
 	return "TOKEN"
 }

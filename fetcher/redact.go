@@ -21,8 +21,8 @@ const (
 
 // sensitiveParam matches key=value pairs whose value must never be shown,
 // whatever the value is: secret=, corpsecret=, appsecret=, access_token=,
-// ticket= and the like.
-var sensitiveParam = regexp.MustCompile(`(?i)(secret|access_token|ticket)=[^&\s"',;]+`)
+// ticket=, refresh_token=, authorization_code= and the like.
+var sensitiveParam = regexp.MustCompile(`(?i)(secret|access_token|ticket|refresh_token|authorization_code|auth_code)=[^&\s"',;]+`)
 
 // redactor removes known sensitive values (a secret, an access token) from
 // text. The zero value removes only sensitive key=value pairs.

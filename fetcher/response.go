@@ -16,6 +16,9 @@ const (
 	// maxBodySize bounds what is read of an answer; a longer body is an
 	// ErrBadResponse.
 	maxBodySize = 64 << 10
+	// maxListBodySize bounds an api_get_authorizer_list answer: 500 lines
+	// of appid, refresh token and time pass 64 KiB.
+	maxListBodySize = 1 << 20
 	// maxExpiresIn bounds expires_in, in seconds (WeChat says 7200): a larger
 	// value is an ErrBadResponse rather than a Duration overflow.
 	maxExpiresIn = 366 * 24 * 60 * 60
@@ -23,22 +26,24 @@ const (
 
 // wireResponse holds every field this package reads from an answer.
 type wireResponse struct {
-	ErrCode     int      `json:"errcode"`
-	ErrMsg      string   `json:"errmsg"`
-	AccessToken string   `json:"access_token"`
-	Ticket      string   `json:"ticket"`
-	ExpiresIn   int64    `json:"expires_in"`
-	IPList      []string `json:"ip_list"`
+	ErrCode     int    `json:"errcode"`
+	ErrMsg      string `json:"errmsg"`
+	AccessToken string `json:"access_token"`
+	// ComponentAccessToken is api_component_token's access_token.
+	ComponentAccessToken string   `json:"component_access_token"`
+	Ticket               string   `json:"ticket"`
+	ExpiresIn            int64    `json:"expires_in"`
+	IPList               []string `json:"ip_list"`
 }
 
-// readBody reads at most maxBodySize bytes of r and fails if there is more.
-func readBody(r io.Reader) ([]byte, error) {
-	body, err := io.ReadAll(io.LimitReader(r, maxBodySize+1))
+// readBody reads at most limit bytes of r and fails if there is more.
+func readBody(r io.Reader, limit int) ([]byte, error) {
+	body, err := io.ReadAll(io.LimitReader(r, int64(limit)+1))
 	if err != nil {
 		return nil, fmt.Errorf("%w: read body: %w", ErrBadResponse, err)
 	}
-	if len(body) > maxBodySize {
-		return nil, fmt.Errorf("%w: body exceeds %d bytes", ErrBadResponse, maxBodySize)
+	if len(body) > limit {
+		return nil, fmt.Errorf("%w: body exceeds %d bytes", ErrBadResponse, limit)
 	}
 	return body, nil
 }
@@ -101,8 +106,11 @@ func parseToken(op string, status int, body []byte, red redactor) (string, time.
 		return "", 0, err
 	}
 	field, value := "access_token", w.AccessToken
-	if op == opGetTicket {
+	switch op {
+	case opGetTicket:
 		field, value = "ticket", w.Ticket
+	case opComponentToken:
+		field, value = "component_access_token", w.ComponentAccessToken
 	}
 	switch {
 	case value == "":

@@ -16,7 +16,7 @@ const usage = `usage: wxtoken <command> [flags]
 
 commands:
   serve       run a replica (--config FILE, or --demo)
-  wechat-sim  run the WeChat simulator (--listen ADDR)
+  wechat-sim  run the WeChat simulator (--listen ADDR, --app, --corp, --platform)
   get         print an app's access token (APP; --json, -q)
   invalidate  report a dead token, print the current one (APP TOKEN; --json, -q)
   status      print the cluster's state as a replica sees it (--json)

@@ -27,6 +27,25 @@ func (a appList) Set(v string) error {
 	return nil
 }
 
+// platformList collects repeated --platform APPID,SECRET,TOKEN,AESKEY[,PUSH_URL]
+// flags; the schedule and rotation flags apply to each.
+type platformList []wechattest.Platform
+
+func (p *platformList) String() string { return fmt.Sprintf("%d platforms", len(*p)) }
+
+func (p *platformList) Set(v string) error {
+	f := strings.SplitN(v, ",", 5)
+	if len(f) < 4 || f[0] == "" || f[1] == "" || f[2] == "" {
+		return fmt.Errorf("want APPID,SECRET,TOKEN,ENCODING_AES_KEY[,PUSH_URL]")
+	}
+	pl := wechattest.Platform{AppID: f[0], Secret: f[1], Token: f[2], EncodingAESKey: f[3]}
+	if len(f) == 5 {
+		pl.PushURL = f[4]
+	}
+	*p = append(*p, pl)
+	return nil
+}
+
 func wechatSim(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("wechat-sim", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -37,6 +56,13 @@ func wechatSim(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	apps, corps := appList{}, appList{}
 	fs.Var(apps, "app", "APPID:SECRET of an app (repeatable)")
 	fs.Var(corps, "corp", "CORPID:SECRET of a WeCom corp (repeatable)")
+	var platforms platformList
+	fs.Var(&platforms, "platform", "APPID,SECRET,TOKEN,ENCODING_AES_KEY[,PUSH_URL] of an Open Platform third-party platform (repeatable)")
+	ticketEvery := fs.Duration("ticket-every", wechattest.DefaultTicketEvery, "interval of component_verify_ticket pushes (negative: none)")
+	ticketTTL := fs.Duration("ticket-ttl", wechattest.DefaultTicketTTL, "lifetime of a component_verify_ticket")
+	codeTTL := fs.Duration("code-ttl", wechattest.DefaultCodeTTL, "lifetime of an authorization code")
+	rotate := fs.Int("rotate-refresh", 0, "rotate an authorizer's refresh token every N refreshes (0: never)")
+	keepPrev := fs.Bool("keep-previous-refresh", false, "keep the refresh token before the newest valid after a rotation")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -47,12 +73,25 @@ func wechatSim(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	for id, s := range corps {
 		sim.AddCorp(id, s)
 	}
+	for _, p := range platforms {
+		p.TicketEvery, p.TicketTTL, p.CodeTTL, p.RotateRefresh, p.KeepPreviousRefresh = *ticketEvery, *ticketTTL, *codeTTL, *rotate, *keepPrev
+		if err := sim.AddPlatform(p); err != nil {
+			return badUsage(fmt.Errorf("wechat-sim: --platform %s: %w", p.AppID, err))
+		}
+	}
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		return badUsage(fmt.Errorf("wechat-sim: %w", err))
 	}
 	srv := &http.Server{Handler: sim, ReadHeaderTimeout: 5 * time.Second}
 	fmt.Fprintf(stdout, "wechat-sim: listening on http://%s\n", ln.Addr())
+	pctx, stopPushes := context.WithCancel(ctx)
+	pushed := make(chan struct{})
+	go func() {
+		defer close(pushed)
+		_ = sim.RunPushes(pctx) // ticket pushes of --platform; returns when stopped
+	}()
+	defer func() { stopPushes(); <-pushed }()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

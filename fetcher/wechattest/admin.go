@@ -26,6 +26,8 @@ import (
 //	POST   /_sim/corps   {"corpid","secret"}
 //	PUT    /_sim/allow_ips ["1.2.3.4", "10.0.0.0/8"]
 //
+// The Open Platform's routes are listed at routePlatformAdmin.
+//
 // Writes answer 204; bad requests 400 with {"error":"..."}.
 func (s *Sim) routeAdmin(mux *http.ServeMux) {
 	mux.HandleFunc("GET /_sim/ledger", func(w http.ResponseWriter, r *http.Request) {

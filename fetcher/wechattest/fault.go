@@ -24,8 +24,9 @@ const (
 const timeoutHold = 60 * time.Second
 
 // Fault describes failures to inject into token and ticket calls
-// (/cgi-bin/token, stable_token, gettoken, ticket/getticket); getcallbackip
-// and the admin API are never faulted. A faulted call is recorded in the
+// (/cgi-bin/token, stable_token, gettoken, ticket/getticket, and the Open
+// Platform's /cgi-bin/component/ calls); getcallbackip, pushes and the
+// admin API are never faulted. A faulted call is recorded in the
 // ledger with its errcode, or CodeNoAnswer for 5xx, badjson and timeout.
 type Fault struct {
 	// Mode is one of the Fault... constants. Unknown modes inject nothing.
@@ -38,7 +39,9 @@ type Fault struct {
 	// it until ClearFault.
 	Count int
 	// AppID limits the fault to calls for this appid or corpid (for a
-	// ticket, the owner of the access token); "" matches every call.
+	// ticket, the owner of the access token; for api_authorizer_token and
+	// api_query_auth, the authorizer; for other component calls, the
+	// component appid); "" matches every call.
 	AppID string
 }
 

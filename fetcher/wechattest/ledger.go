@@ -27,15 +27,26 @@ type Fetch struct {
 	// Start is when the request arrived; it differs from At under injected
 	// latency or timeout.
 	Start time.Time `json:"start"`
+	// Component is the component appid of an Open Platform call; AppID is
+	// then the authorizer's appid (for KindAuthorizer and KindQueryAuth)
+	// or the component appid.
+	Component string `json:"component,omitempty"`
+	// Code is the authorization code a KindQueryAuth call presented.
+	Code string `json:"code,omitempty"`
+	// RefreshToken is the authorizer refresh token a successful
+	// KindQueryAuth or KindAuthorizer call returned.
+	RefreshToken string `json:"refresh_token,omitempty"`
 }
 
 // call is a token or ticket request in progress.
 type call struct {
-	kind   string
-	appID  string
-	forced bool
-	caller string
-	start  time.Time
+	kind      string
+	appID     string
+	forced    bool
+	caller    string
+	start     time.Time
+	component string // Open Platform calls
+	code      string // KindQueryAuth
 }
 
 // recordLocked appends the outcome of c to the ledger, answered now.
@@ -50,6 +61,10 @@ func (s *Sim) recordLocked(c call, rp reply) {
 		Errcode: rp.errcode,
 		Caller:  c.caller,
 		Start:   c.start,
+
+		Component:    c.component,
+		Code:         c.code,
+		RefreshToken: rp.refresh,
 	})
 }
 

@@ -40,6 +40,7 @@ type reply struct {
 	errcode int
 	token   string
 	issued  bool
+	refresh string // authorizer refresh token returned
 }
 
 // writeReply sends rp the way WeChat does: HTTP 200 and JSON, errors

@@ -1,6 +1,7 @@
 package wechattest
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/http"
@@ -16,9 +17,11 @@ type Server struct {
 	// it as both the api.weixin.qq.com and the qyapi.weixin.qq.com base.
 	URL string
 
-	ln   net.Listener
-	srv  *http.Server
-	done chan struct{} // closed when Serve returns
+	ln         net.Listener
+	srv        *http.Server
+	done       chan struct{} // closed when Serve returns
+	stopPushes context.CancelFunc
+	pushesDone chan struct{} // closed when RunPushes returns
 
 	mu       sync.Mutex
 	closed   bool
@@ -43,11 +46,18 @@ func Start(addr string, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("listen %s: %w", addr, err)
 	}
 	s := &Server{
-		Sim:  New(cfg),
-		URL:  "http://" + ln.Addr().String(),
-		ln:   ln,
-		done: make(chan struct{}),
+		Sim:        New(cfg),
+		URL:        "http://" + ln.Addr().String(),
+		ln:         ln,
+		done:       make(chan struct{}),
+		pushesDone: make(chan struct{}),
 	}
+	var pctx context.Context
+	pctx, s.stopPushes = context.WithCancel(context.Background())
+	go func() {
+		defer close(s.pushesDone)
+		_ = s.Sim.RunPushes(pctx) // Open Platform ticket pushes; nil when stopped
+	}()
 	s.srv = &http.Server{Handler: http.HandlerFunc(s.serve), ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		defer close(s.done)
@@ -70,8 +80,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	s.Sim.ServeHTTP(w, r)
 }
 
-// Close stops the server: held (timeout and latency) requests are released
-// at once, connections are closed, and Close returns when every handler has
+// Close stops the server: Open Platform pushes stop (one in progress is
+// cancelled), held (timeout and latency) requests are released at once,
+// connections are closed, and Close returns when every handler has
 // finished. It is safe to call more than once.
 func (s *Server) Close() {
 	s.mu.Lock()
@@ -80,8 +91,11 @@ func (s *Server) Close() {
 	s.mu.Unlock()
 	if already {
 		<-s.done
+		<-s.pushesDone
 		return
 	}
+	s.stopPushes()
+	<-s.pushesDone
 	s.Sim.relOnce.Do(func() { close(s.Sim.release) })
 	_ = s.srv.Close()
 	<-s.done

@@ -1,6 +1,8 @@
 // Package wechattest provides a faithful simulator of the WeChat credential
 // APIs (classic and stable access tokens, WeCom tokens, JS-SDK and card
-// tickets) for tests, demos and a standalone server.
+// tickets, and the Open Platform's component and authorizer tokens with
+// their encrypted pushes: see Platform) for tests, demos and a standalone
+// server.
 //
 // A Sim is an http.Handler that serves the paths of both api.weixin.qq.com
 // and qyapi.weixin.qq.com. It keeps a ledger of every token and ticket fetch,
@@ -35,6 +37,14 @@ const (
 	KindStable  = "stable"  // /cgi-bin/stable_token
 	KindWeCom   = "wecom"   // /cgi-bin/gettoken
 	KindTicket  = "ticket"  // /cgi-bin/ticket/getticket
+
+	// Open Platform (see Platform).
+	KindComponent      = "component"         // api_component_token
+	KindStartPush      = "start_push_ticket" // api_start_push_ticket
+	KindPreAuth        = "preauth"           // api_create_preauthcode
+	KindQueryAuth      = "query_auth"        // api_query_auth
+	KindAuthorizer     = "authorizer"        // api_authorizer_token
+	KindAuthorizerList = "authorizer_list"   // api_get_authorizer_list
 )
 
 // CodeNoAnswer is the Fetch.Errcode of a call that got no WeChat answer:
@@ -75,6 +85,9 @@ type Config struct {
 	Now func() time.Time
 	// Seed makes tokens reproducible; 0 seeds from the current time.
 	Seed int64
+	// PushClient makes the Open Platform's pushes to Platform.PushURL;
+	// default: a client with a 5 s timeout that follows no redirect.
+	PushClient *http.Client
 }
 
 // Sim is the WeChat simulator. It is an http.Handler, and all its methods
@@ -105,6 +118,12 @@ type Sim struct {
 	useGen     chan struct{} // closed by ClearUseLatency: held uses end
 	usesOK     int
 	usesDead   int
+
+	platforms   map[string]*platform // component appid -> platform
+	pushes      []Push
+	pushWake    chan struct{} // RunPushes re-plans when it receives
+	inflight    map[credKey]int
+	maxInflight map[credKey]int
 }
 
 // New returns a simulator with no apps; add them with AddApp and AddCorp.
@@ -130,6 +149,12 @@ func New(cfg Config) *Sim {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.PushClient == nil {
+		cfg.PushClient = &http.Client{
+			Timeout:       5 * time.Second,
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		}
+	}
 	seed := cfg.Seed
 	if seed == 0 {
 		seed = time.Now().UnixNano()
@@ -152,6 +177,11 @@ func New(cfg Config) *Sim {
 		faultGen:   make(chan struct{}),
 		refusals:   map[string]refusal{},
 		useGen:     make(chan struct{}),
+
+		platforms:   map[string]*platform{},
+		pushWake:    make(chan struct{}, 1),
+		inflight:    map[credKey]int{},
+		maxInflight: map[credKey]int{},
 	}
 	s.setAllowLocked(cfg.AllowIPs)
 	s.cfg.AllowIPs = nil // the live list is s.allow
@@ -161,6 +191,7 @@ func New(cfg Config) *Sim {
 	mux.HandleFunc("GET /cgi-bin/gettoken", s.handleWeCom)
 	mux.HandleFunc("GET /cgi-bin/ticket/getticket", s.handleTicket)
 	mux.HandleFunc("GET /cgi-bin/getcallbackip", s.handleCallbackIP)
+	s.routePlatform(mux)
 	s.routeAdmin(mux)
 	s.mux = mux
 	return s
