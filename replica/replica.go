@@ -309,9 +309,12 @@ func (r *Replica) Run(ctx context.Context) error {
 		go func() { defer wg.Done(); f() }()
 	}
 	start(func() { _ = r.cache.Run(bg) })
+	loaded := loading(len(r.cfg.Apps))
 	start(func() {
+		defer loaded()
 		select {
 		case <-r.cache.Loaded():
+			loaded()
 			releaseStartup(len(r.cfg.Apps))
 		case <-bg.Done():
 		}
