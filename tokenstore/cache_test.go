@@ -123,14 +123,26 @@ func runCacheCfg(t *testing.T, cfg tokenstore.CacheConfig) *tokenstore.Cache {
 }
 
 // TestCacheApps: a cache limited to some apps lists and watches only their
-// records and intents ("ab" is not "a"), and is synced like any other.
+// records and intents ("ab" is not "a"), and is synced like any other;
+// with more than MaxAppWatches apps, it follows everything and drops the
+// others on arrival.
 func TestCacheApps(t *testing.T) {
+	many := []string{"b", "a"}
+	for i := range tokenstore.MaxAppWatches {
+		many = append(many, fmt.Sprintf("other%d", i))
+	}
+	for _, apps := range [][]string{{"b", "a", "a"}, many} {
+		t.Run(fmt.Sprint(len(apps)), func(t *testing.T) { testCacheApps(t, apps) })
+	}
+}
+
+func testCacheApps(t *testing.T, apps []string) {
 	clus := etcdtest.NewCluster(t, 1)
 	c := clus.Client(0)
 	for _, cred := range []string{"a/token", "a/jsapi", "ab/token", "b/token", "c/token"} {
 		putRecord(t, c, tokenstore.Record{Cred: cred, Value: "v1", Seq: 1})
 	}
-	cache := runCacheCfg(t, tokenstore.CacheConfig{Client: c, Prefix: "/w", Apps: []string{"b", "a", "a"}, ProbeInterval: 100 * time.Millisecond, ListPage: 1})
+	cache := runCacheCfg(t, tokenstore.CacheConfig{Client: c, Prefix: "/w", Apps: apps, ProbeInterval: 100 * time.Millisecond, ListPage: 1})
 	waitFor(t, "synced", cache.Synced)
 	if cache.Len() != 3 {
 		t.Errorf("cache holds %d records, want 3 (a/token, a/jsapi, b/token)", cache.Len())

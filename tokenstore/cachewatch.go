@@ -3,6 +3,7 @@ package tokenstore
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,9 +15,10 @@ import (
 )
 
 // prefixes are the key prefixes the cache follows under base (Keys.Creds
-// or Keys.Intents): base itself, or one per app of CacheConfig.Apps.
+// or Keys.Intents): base itself, or one per app of CacheConfig.Apps (up
+// to MaxAppWatches; with more, base itself, and follows drops the others).
 func (c *Cache) prefixes(base string) []string {
-	if c.apps == nil {
+	if c.apps == nil || c.only != nil {
 		return []string{base}
 	}
 	out := make([]string, len(c.apps))
@@ -24,6 +26,16 @@ func (c *Cache) prefixes(base string) []string {
 		out[i] = base + app + "/"
 	}
 	return out
+}
+
+// follows reports whether the key under base is of an app the cache
+// follows.
+func (c *Cache) follows(key []byte, base string) bool {
+	if c.only == nil {
+		return true
+	}
+	app, _, _ := strings.Cut(string(key[min(len(base), len(key)):]), "/")
+	return c.only[app]
 }
 
 // Run lists and watches the records until ctx ends, re-listing after a
@@ -140,6 +152,9 @@ func (c *Cache) list(ctx context.Context, prefixes []string) (int64, error) {
 func (c *Cache) applyList(kvs []*mvccpb.KeyValue) {
 	applied := false
 	for _, kv := range kvs {
+		if !c.follows(kv.Key, c.keys.Creds()) {
+			continue
+		}
 		if r := c.decode(kv.Key, kv.Value); r != nil && c.apply(r, true) {
 			applied = true
 		}
@@ -165,7 +180,7 @@ func (c *Cache) watch(ctx context.Context, prefix string, rev int64, created fun
 			continue
 		}
 		for _, ev := range wr.Events {
-			if ev.Type == clientv3.EventTypePut {
+			if ev.Type == clientv3.EventTypePut && c.follows(ev.Kv.Key, c.keys.Creds()) {
 				c.applyKV(ev.Kv.Key, ev.Kv.Value)
 			}
 		}

@@ -67,6 +67,9 @@ func (c *Cache) watchIntents(ctx context.Context, prefixes []string) error {
 	seen := map[string]bool{}
 	for _, r := range resp.Responses {
 		for _, kv := range r.GetResponseRange().Kvs {
+			if !c.follows(kv.Key, base) {
+				continue
+			}
 			cred := strings.TrimPrefix(string(kv.Key), base)
 			var in Intent
 			if json.Unmarshal(kv.Value, &in) == nil {
@@ -105,6 +108,9 @@ func (c *Cache) watchIntentPrefix(ctx context.Context, prefix string, rev int64)
 			return err
 		}
 		for _, ev := range wr.Events {
+			if !c.follows(ev.Kv.Key, base) {
+				continue
+			}
 			cred := strings.TrimPrefix(string(ev.Kv.Key), base)
 			var in Intent
 			switch {
