@@ -14,7 +14,10 @@
 # A sidecar reads records to serve them, and states, budgets, intents,
 # presences and election keys for /v1/status; it writes only reports (a
 # caller says a token is dead) and its presence. It cannot write a record,
-# an intent, a budget, a state or an election key. The same set is
+# an intent, a budget or any other day-scoped key (PREFIX/day/), a state or
+# an election key. A candidate also grants the lease of each day's keys and
+# may revoke it (etcd allows a revoke to whoever may write every key on the
+# lease: all are under PREFIX/). The same set is
 # tokenstore.Roles, tested against a real etcd in replica/roles_test.go.
 #
 # Then, once per user, and to turn auth on (the first time):

@@ -136,7 +136,7 @@ func TestLeastPrivilegeRoles(t *testing.T) {
 		}
 	}
 	denied("publishes a record", s.PublishUnfenced(tctx(t), tokenstore.Record{Cred: cred, Value: "FORGED", Seq: 999}))
-	for _, key := range []string{keys.Cred(cred), keys.Intent(cred), keys.Budget(cred, "20260101"), keys.State(cred),
+	for _, key := range []string{keys.Cred(cred), keys.Intent(cred), keys.Budget(cred, "20260101"), keys.DayLease("20260101"), keys.State(cred),
 		keys.Election() + "/694d9a5f3b2e1c01", "/elsewhere/x"} {
 		_, err := sc.Put(tctx(t), key, "x")
 		denied("puts "+key, err)

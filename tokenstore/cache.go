@@ -19,6 +19,9 @@ const (
 	// returns: a cold start of 100,000 records holds one page of replies
 	// in memory at a time, not all of them.
 	DefaultListPage = 5000
+	// MaxAppWatches is the most apps a Cache watches one by one; with
+	// more it watches every credential and keeps those of its apps.
+	MaxAppWatches = 32
 )
 
 // Cache is the watch-fed, in-memory copy of the published records that a
@@ -27,12 +30,10 @@ const (
 // seq the watch has delivered for each credential. Run feeds it; the other
 // methods are safe for concurrent use while Run runs.
 type Cache struct {
-	c    *clientv3.Client
-	keys Keys
-	apps []string // nil: every app
-	// only, when set, is the set of apps followed through one watch of
-	// every record: more apps than MaxAppWatches.
-	only  map[string]struct{}
+	c     *clientv3.Client
+	keys  Keys
+	apps  []string        // nil: every app
+	only  map[string]bool // apps, when filtered on arrival (see prefixes)
 	log   *slog.Logger
 	probe time.Duration
 	page  int64
@@ -58,9 +59,10 @@ type CacheConfig struct {
 	Prefix string
 	// Apps, if not nil, limits the cache to the records and intents of
 	// these apps (credentials "<app>/..."): one watch per app, so that a
-	// serve-only sidecar receives only what it serves. nil follows every
-	// credential, as a candidate must (it may lead). An empty, non-nil
-	// Apps follows none.
+	// serve-only sidecar receives only what it serves. With more than
+	// MaxAppWatches apps, one watch follows every credential and the
+	// others are dropped on arrival. nil follows every credential, as a
+	// candidate must (it may lead). An empty, non-nil Apps follows none.
 	Apps []string
 	// ProbeInterval is how often a quorum read checks that etcd answers;
 	// default DefaultProbeInterval.
@@ -90,18 +92,15 @@ func NewCache(cfg CacheConfig) *Cache {
 		cfg.ListPage = DefaultListPage
 	}
 	var apps []string
-	var only map[string]struct{}
+	var only map[string]bool
 	if cfg.Apps != nil {
 		apps = slices.Compact(slices.Sorted(slices.Values(cfg.Apps)))
 	}
 	if len(apps) > MaxAppWatches {
-		// A watch, a listing and a goroutine per app cost more than
-		// they save: follow every record, keep only these apps'.
-		only = make(map[string]struct{}, len(apps))
+		only = make(map[string]bool, len(apps))
 		for _, a := range apps {
-			only[a] = struct{}{}
+			only[a] = true
 		}
-		apps = nil
 	}
 	return &Cache{
 		c:      cfg.Client,

@@ -15,26 +15,11 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
-// MaxAppWatches is the most apps a cache follows with one watch each;
-// with more, it watches every record and keeps only those of its apps.
-const MaxAppWatches = 16
-
-// follows reports whether the cache keeps the credential under base in
-// key (a record's or an intent's key).
-func (c *Cache) follows(key []byte, base string) bool {
-	if c.only == nil {
-		return true
-	}
-	cred := string(key[len(base):])
-	i := strings.IndexByte(cred, '/')
-	_, ok := c.only[cred[:max(i, 0)]]
-	return ok
-}
-
 // prefixes are the key prefixes the cache follows under base (Keys.Creds
-// or Keys.Intents): base itself, or one per app of CacheConfig.Apps.
+// or Keys.Intents): base itself, or one per app of CacheConfig.Apps (up
+// to MaxAppWatches; with more, base itself, and follows drops the others).
 func (c *Cache) prefixes(base string) []string {
-	if c.apps == nil {
+	if c.apps == nil || c.only != nil {
 		return []string{base}
 	}
 	out := make([]string, len(c.apps))
@@ -42,6 +27,16 @@ func (c *Cache) prefixes(base string) []string {
 		out[i] = base + app + "/"
 	}
 	return out
+}
+
+// follows reports whether the key under base is of an app the cache
+// follows.
+func (c *Cache) follows(key []byte, base string) bool {
+	if c.only == nil {
+		return true
+	}
+	app, _, _ := strings.Cut(string(key[min(len(base), len(key)):]), "/")
+	return c.only[app]
 }
 
 // Run lists and watches the records until ctx ends, re-listing after a
@@ -179,7 +174,9 @@ func (c *Cache) applyList(kvs []*mvccpb.KeyValue) {
 	for w := range workers {
 		wg.Go(func() {
 			for i := w; i < len(kvs); i += workers {
-				recs[i] = c.decode(kvs[i].Key, kvs[i].Value)
+				if c.follows(kvs[i].Key, c.keys.Creds()) {
+					recs[i] = c.decode(kvs[i].Key, kvs[i].Value)
+				}
 			}
 		})
 	}
@@ -211,7 +208,7 @@ func (c *Cache) watch(ctx context.Context, prefix string, rev int64, created fun
 			continue
 		}
 		for _, ev := range wr.Events {
-			if ev.Type == clientv3.EventTypePut {
+			if ev.Type == clientv3.EventTypePut && c.follows(ev.Kv.Key, c.keys.Creds()) {
 				c.applyKV(ev.Kv.Key, ev.Kv.Value)
 			}
 		}
@@ -233,9 +230,6 @@ func (c *Cache) noteRev(rev int64) {
 }
 
 func (c *Cache) decode(key, val []byte) *Record {
-	if !c.follows(key, c.keys.Creds()) {
-		return nil
-	}
 	r, err := c.codec.decodeRecord(string(key), val)
 	if err != nil {
 		c.log.Warn("record not served", "err", err) // names the key, never the value

@@ -188,3 +188,45 @@ func TestLegacyBudgetCarriesOver(t *testing.T) {
 		t.Errorf("%d old keys remain after the fetch; want none", len(r.Kvs))
 	}
 }
+
+// TestOverviewApps: a status limited to some apps holds what concerns
+// them alone ("ab" is not "a"), app by app or, with many apps, filtered
+// from whole ranges.
+func TestOverviewApps(t *testing.T) {
+	clus := etcdtest.NewCluster(t, 1)
+	c := clus.Client(0)
+	g := leaderKey(t, c, "/w/election/a")
+	s := tokenstore.New(c, "/w")
+	day := "20261202"
+	for _, cred := range []string{"a/token", "a/jsapi", "ab/token", "b/token"} {
+		beginFetch(t, s, g, cred, day) // a budget and an intent each
+		if err := s.PutState(ctx(t), g, tokenstore.State{Cred: cred}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Refuse(ctx(t), tokenstore.Refusal{Cred: cred, Node: "n1", Until: time.Now().Add(time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	many := []string{"a"}
+	for i := range 30 {
+		many = append(many, "z"+string(rune('a'+i)))
+	}
+	for _, apps := range [][]string{{"a"}, many} {
+		ov, err := s.OverviewApps(ctx(t), day, apps)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var states []string
+		for _, st := range ov.States {
+			states = append(states, st.Cred)
+		}
+		if len(states) != 2 || len(ov.Budgets) != 2 || len(ov.Intents) != 2 || len(ov.Refusals) != 2 ||
+			ov.Budgets["a/token"].Count != 1 || len(ov.Refusals["a/jsapi"]) != 1 {
+			t.Errorf("%d apps: states %v, budgets %v, intents %d, refusals %d; want a/token and a/jsapi alone",
+				len(apps), states, ov.Budgets, len(ov.Intents), len(ov.Refusals))
+		}
+	}
+	if ov, err := s.Overview(ctx(t), day); err != nil || len(ov.States) != 4 || len(ov.Budgets) != 4 || len(ov.Refusals) != 4 {
+		t.Errorf("Overview of all: %d states, %d budgets, %d refusals (%v); want 4 each", len(ov.States), len(ov.Budgets), len(ov.Refusals), err)
+	}
+}

@@ -45,7 +45,8 @@ type Role struct {
 //     the states, budgets, intents, presences and election keys that
 //     status shows) and writes only reports (prefix/report/, how a caller
 //     says a token is dead) and presence (prefix/replica/). It cannot write
-//     a record, an intent, a budget, a state or an election key.
+//     a record, an intent, a budget or other day-scoped key (prefix/day/),
+//     a state or an election key.
 //
 // Only records hold credentials, and a sidecar serves them, so reading the
 // rest costs nothing. deploy/etcd-roles.sh is the same set for etcdctl.

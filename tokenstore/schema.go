@@ -191,9 +191,12 @@ func (k Keys) LegacyBudget(cred, day string) string { return k.LegacyBudgets() +
 // Reports is the prefix of all reports.
 func (k Keys) Reports() string { return k.Prefix + "/report/" }
 
+// CredReports is the prefix of one credential's reports.
+func (k Keys) CredReports(cred string) string { return k.Reports() + cred + "/" }
+
 // Report is the key of a report on a credential's seq.
 func (k Keys) Report(cred string, seq uint64) string {
-	return fmt.Sprintf("%s%s/%020d", k.Reports(), cred, seq)
+	return fmt.Sprintf("%s%020d", k.CredReports(cred), seq)
 }
 
 // ParseReport splits a report key into credential and seq.

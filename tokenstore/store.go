@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	"unicode/utf8"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -187,7 +188,7 @@ func (s *Store) BeginFetch(ctx context.Context, f Fence, snap Snapshot, in Inten
 }
 
 // Publish stores rec, deletes the intent written at intentRev and the
-// reports on older seqs, fenced by f, the intent and the snapshot's record
+// reports on every seq but rec's, fenced by f, the intent and the snapshot's record
 // revision. rec.Seq must be above the snapshot's.
 func (s *Store) Publish(ctx context.Context, f Fence, snap Snapshot, intentRev int64, rec Record) error {
 	if rec.Seq <= snap.Seq() {
@@ -207,6 +208,9 @@ func (s *Store) Publish(ctx context.Context, f Fence, snap Snapshot, intentRev i
 		clientv3.OpPut(s.keys.Cred(snap.Cred), recJSON),
 		clientv3.OpDelete(s.keys.Intent(snap.Cred)),
 		clientv3.OpDelete(s.keys.Report(snap.Cred, 0), clientv3.WithRange(s.keys.Report(snap.Cred, rec.Seq))),
+		// No replica has served a seq above rec's: a report on one was
+		// not written through the API, and would otherwise stay.
+		clientv3.OpDelete(s.keys.Report(snap.Cred, rec.Seq+1), clientv3.WithRange(clientv3.GetPrefixRangeEnd(s.keys.CredReports(snap.Cred)))),
 	).Commit()
 	if err != nil {
 		return fmt.Errorf("publish %s: %w", snap.Cred, err)
@@ -318,79 +322,30 @@ func (s *Store) DeleteReport(ctx context.Context, f Fence, cred string, seq uint
 	return nil
 }
 
-// PutState stores the leader's view of a credential, fenced by f.
+// MaxLastError bounds State.LastError, in bytes, so that a state key's
+// size does not depend on what an error message holds.
+const MaxLastError = 512
+
+func truncate(msg string, n int) string {
+	if len(msg) <= n {
+		return msg
+	}
+	for n > 0 && !utf8.RuneStart(msg[n]) {
+		n--
+	}
+	return msg[:n] + "…"
+}
+
+// PutState stores the leader's view of a credential, fenced by f; a
+// LastError longer than MaxLastError is cut.
 func (s *Store) PutState(ctx context.Context, f Fence, st State) error {
+	st.LastError = truncate(st.LastError, MaxLastError)
 	val, _ := json.Marshal(st)
 	_, err := s.c.Txn(ctx).If(f.Cmp()).Then(clientv3.OpPut(s.keys.State(st.Cred), string(val))).Commit()
 	if err != nil {
 		return fmt.Errorf("put state %s: %w", st.Cred, err)
 	}
 	return nil
-}
-
-// Overview is what status shows of the whole cluster.
-type Overview struct {
-	States   []State
-	Budgets  map[string]Budget // by credential, for the given day
-	Replicas []Presence
-	Intents  map[string]Intent
-	Refusals map[string][]Refusal // by credential
-	Owners   map[string]Owner     // delegated credentials
-}
-
-// Overview reads states, budgets of day, presences and intents.
-func (s *Store) Overview(ctx context.Context, day string) (Overview, error) {
-	ov := Overview{Budgets: map[string]Budget{}, Intents: map[string]Intent{}, Refusals: map[string][]Refusal{}, Owners: map[string]Owner{}}
-	resp, err := s.c.Txn(ctx).Then(
-		clientv3.OpGet(s.keys.States(), clientv3.WithPrefix()),
-		clientv3.OpGet(s.keys.DayBudgets(day), clientv3.WithPrefix()),
-		clientv3.OpGet(s.keys.Replicas(), clientv3.WithPrefix()),
-		clientv3.OpGet(s.keys.Intents(), clientv3.WithPrefix()),
-		clientv3.OpGet(s.keys.Refusals(), clientv3.WithPrefix()),
-		clientv3.OpGet(s.keys.Owners(), clientv3.WithPrefix()),
-	).Commit()
-	if err != nil {
-		return ov, fmt.Errorf("overview: %w", err)
-	}
-	for _, kv := range resp.Responses[4].GetResponseRange().Kvs {
-		var r Refusal
-		if json.Unmarshal(kv.Value, &r) == nil {
-			ov.Refusals[r.Cred] = append(ov.Refusals[r.Cred], r)
-		}
-	}
-	for _, kv := range resp.Responses[5].GetResponseRange().Kvs {
-		var o Owner
-		if json.Unmarshal(kv.Value, &o) == nil {
-			ov.Owners[o.Cred] = o
-		}
-	}
-	for _, kv := range resp.Responses[0].GetResponseRange().Kvs {
-		var st State
-		if json.Unmarshal(kv.Value, &st) == nil {
-			ov.States = append(ov.States, st)
-		}
-	}
-	bp := s.keys.DayBudgets(day)
-	for _, kv := range resp.Responses[1].GetResponseRange().Kvs {
-		var b Budget
-		if json.Unmarshal(kv.Value, &b) == nil {
-			ov.Budgets[string(kv.Key[len(bp):])] = b
-		}
-	}
-	for _, kv := range resp.Responses[2].GetResponseRange().Kvs {
-		var p Presence
-		if json.Unmarshal(kv.Value, &p) == nil {
-			ov.Replicas = append(ov.Replicas, p)
-		}
-	}
-	ip := s.keys.Intents()
-	for _, kv := range resp.Responses[3].GetResponseRange().Kvs {
-		var in Intent
-		if json.Unmarshal(kv.Value, &in) == nil {
-			ov.Intents[string(kv.Key[len(ip):])] = in
-		}
-	}
-	return ov, nil
 }
 
 // PublishUnfenced stores rec with no fence at all. It exists only for the

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
@@ -229,5 +231,51 @@ func TestCacheOnApply(t *testing.T) {
 	}
 	if len(applied) != 0 {
 		t.Errorf("OnApply called %d more times (the listed or the lower record)", len(applied))
+	}
+}
+
+// TestPublishBoundsReports: a publish leaves only the report on its own
+// seq (one a replica may still be writing), and a state's error message
+// is cut to MaxLastError: what etcd holds per credential stays bounded.
+func TestPublishBoundsReports(t *testing.T) {
+	clus := etcdtest.NewCluster(t, 1)
+	c := clus.Client(0)
+	s := tokenstore.New(c, "/w")
+	g := leaderKey(t, c, "/w/election/a")
+	for _, seq := range []uint64{1, 3, 7, 1 << 60} {
+		if _, _, err := s.Report(ctx(t), tokenstore.Report{Cred: "a/token", Seq: seq, Node: "n"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, err := s.Report(ctx(t), tokenstore.Report{Cred: "a/token2", Seq: 9, Node: "n"}); err != nil {
+		t.Fatal(err)
+	}
+	snap, err := s.Load(ctx(t), "a/token", tokenstore.Day(time.Now()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rev, err := s.BeginFetch(ctx(t), g, snap, tokenstore.Intent{Seq: 3}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Publish(ctx(t), g, snap, rev, tokenstore.Record{Cred: "a/token", Value: "v", Seq: 3}); err != nil {
+		t.Fatal(err)
+	}
+	got, _, err := s.ReportsAll(ctx(t))
+	want := []tokenstore.ReportKey{{Cred: "a/token", Seq: 3}, {Cred: "a/token2", Seq: 9}}
+	if err != nil || fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("reports after publishing seq 3: %v (%v); want %v", got, err, want)
+	}
+
+	long := strings.Repeat("é", tokenstore.MaxLastError)
+	if err := s.PutState(ctx(t), g, tokenstore.State{Cred: "a/token", LastError: long}); err != nil {
+		t.Fatal(err)
+	}
+	ov, err := s.Overview(ctx(t), tokenstore.Day(time.Now()))
+	if err != nil || len(ov.States) != 1 {
+		t.Fatalf("Overview: %+v, %v", ov.States, err)
+	}
+	if e := ov.States[0].LastError; len(e) > tokenstore.MaxLastError+len("…") || !utf8.ValidString(e) || !strings.HasPrefix(long, strings.TrimSuffix(e, "…")) {
+		t.Errorf("stored LastError of %d bytes (valid UTF-8: %v); want at most %d, cut on a rune", len(e), utf8.ValidString(e), tokenstore.MaxLastError)
 	}
 }

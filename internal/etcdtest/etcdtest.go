@@ -18,7 +18,7 @@ var setTicks sync.Once
 
 // NewCluster starts a cluster of size members with bridges, waits for a
 // leader, and terminates it when the test ends.
-func NewCluster(t *testing.T, size int) *integration.Cluster {
+func NewCluster(t testing.TB, size int) *integration.Cluster {
 	t.Helper()
 	setTicks.Do(func() { integration.ElectionTicks = electionTicks })
 	integration.BeforeTestExternal(t)
