@@ -1,0 +1,279 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"slices"
+	"sync"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+
+	"github.com/wxtoken/wxtoken/election"
+	"github.com/wxtoken/wxtoken/tokenstore"
+)
+
+const fleetPrefix = "/bench-fleet"
+
+// fleetSection measures a fleet of watch-only replicas (section "fleet"):
+// 1,000 watchers in this process, each with its own etcd client (its own
+// gRPC connection) feeding the replicas' real watch-fed cache, first
+// connected straight to the three members (spread), then all through one
+// `etcd grpc-proxy start`. The members and the proxy are processes of the
+// etcd binary of go.mod, so that their CPU time can be read from /proc.
+// For each: propagation from the publish to the last watcher, and the
+// members' CPU time while the publishes ran.
+func (e *env) fleetSection(ctx context.Context, r *Report) error {
+	n, rounds, idle := 1000, 100, 10*time.Second
+	if e.opts.quick {
+		n, rounds, idle = 200, 30, 3*time.Second
+	}
+	dir := e.dir + "/fleet"
+	fmt.Fprintln(os.Stderr, "bench: fleet: building etcd from go.etcd.io/etcd/server/v3")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	bin, err := buildEtcd(ctx, dir)
+	if err != nil {
+		return err
+	}
+	c, err := startEtcdProcs(ctx, bin, dir, 3)
+	if err != nil {
+		return err
+	}
+	defer c.stop()
+	if err := c.startProxy(ctx); err != nil {
+		return err
+	}
+	pub, err := newPublisher(ctx, c.clients)
+	if err != nil {
+		return err
+	}
+	defer pub.close()
+
+	modes := []struct {
+		name, label string
+		endpoint    func(i int) string
+	}{
+		{"direct", "straight to the 3 members (spread)", func(i int) string { return c.clients[i%len(c.clients)] }},
+		{"proxy", "through one gRPC proxy", func(int) string { return c.proxyEP }},
+	}
+	for _, m := range modes {
+		fmt.Fprintf(os.Stderr, "bench: fleet: %d watchers %s\n", n, m.label)
+		res, err := runFleet(ctx, c, pub, n, rounds, idle, m.endpoint)
+		if err != nil {
+			return fmt.Errorf("%s: %w", m.name, err)
+		}
+		name := fmt.Sprintf("Fleet of %d watch-only replicas %s", n, m.label)
+		r.add("7", name+": propagation to the last, p50", ms(quantile(res.last, 0.5)),
+			"ms", fmt.Sprintf("%d publishes; first replica p50 %.1f ms, p99 %.1f ms", len(res.last), ms(quantile(res.first, 0.5)), ms(quantile(res.first, 0.99))))
+		r.add("7", name+": propagation to the last, p99", ms(quantile(res.last, 0.99)), "ms", "")
+		note := fmt.Sprintf("%.1f s of publishes, %.2f CPU-s/s; idle with the fleet connected %.2f CPU-s/s",
+			res.window.Seconds(), res.busyCPU.Seconds()/res.window.Seconds(), res.idleCPU.Seconds()/res.idle.Seconds())
+		if m.name == "proxy" {
+			note += fmt.Sprintf("; the proxy itself %.2f CPU-s during the publishes", res.proxyCPU.Seconds())
+		}
+		r.add("7", name+": etcd members' CPU during the publishes (sum of 3)", res.busyCPU.Seconds(), "s", note)
+		r.add("7", name+": watches on the members (etcd_debugging_mvcc_watcher_total, sum of 3)", res.memberWatchers, "", "")
+	}
+	r.note("Section 7: %d watch-only replicas in one process, each its own etcd client (own gRPC connection) running the replicas' watch-fed cache "+
+		"(tokenstore.Cache, readiness probe every %v), against a 3-member cluster of etcd processes (data on disk), first spread over the members, "+
+		"then all through one `etcd grpc-proxy start`; the publisher writes %d records one at a time through the leader's fenced path "+
+		"(intent, then the publish transaction) straight to the members. Propagation is timed from the start of the publish transaction until "+
+		"the last cache holds the record; CPU is utime+stime of the member processes from /proc/PID/stat over the publishes.",
+		n, tokenstore.DefaultProbeInterval, rounds)
+	return nil
+}
+
+// fleetResult is what one fleet measured.
+type fleetResult struct {
+	first, last      []time.Duration // per publish, sorted
+	window, idle     time.Duration
+	busyCPU, idleCPU time.Duration // members, summed
+	proxyCPU         time.Duration
+	memberWatchers   float64
+}
+
+// runFleet connects n watchers, endpoint(i) for watcher i, publishes rounds
+// records one at a time, then measures the members' CPU during an idle
+// spell, and disconnects the watchers.
+func runFleet(ctx context.Context, c *etcdProcs, pub *publisher, n, rounds int, idle time.Duration, endpoint func(int) string) (*fleetResult, error) {
+	t := &tally{need: n, seen: map[uint64]*sighting{}}
+	wctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	var clients []*clientv3.Client
+	defer func() {
+		cancel()
+		wg.Wait()
+		for _, cl := range clients {
+			cl.Close()
+		}
+	}()
+	seq, _, err := pub.publish(ctx)
+	if err != nil {
+		return nil, err
+	}
+	cred := tokenstore.CredName("fleet", "token")
+	for i := range n {
+		cl, err := clientv3.New(clientv3.Config{Endpoints: []string{endpoint(i)}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+		if err != nil {
+			return nil, err
+		}
+		clients = append(clients, cl)
+		cache := tokenstore.NewCache(tokenstore.CacheConfig{Client: cl, Prefix: fleetPrefix})
+		wg.Go(func() { _ = cache.Run(wctx) })
+		wg.Go(func() {
+			var last uint64
+			for {
+				rec, err := cache.Wait(wctx, cred, last)
+				if err != nil {
+					return
+				}
+				t.note(rec.Seq, time.Now())
+				last = rec.Seq
+			}
+		})
+		if i%50 == 49 { // connect in steps: a thousand lists at once is a thundering herd
+			if err := waitUntil(ctx, 60*time.Second, 5*time.Millisecond, "the watchers to load", func() bool { return t.count(seq) > i-10 }); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if err := waitUntil(ctx, 60*time.Second, 5*time.Millisecond, "every watcher to load", func() bool { return t.count(seq) == n }); err != nil {
+		return nil, err
+	}
+	// Let every watch be established (a cache lists, then watches).
+	select {
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-time.After(2 * time.Second):
+	}
+	res := &fleetResult{}
+	cpu0, err := c.memberCPU()
+	if err != nil {
+		return nil, err
+	}
+	px0, _ := cpuTime(c.proxy.pid())
+	start := time.Now()
+	for range rounds {
+		var at time.Time
+		if seq, at, err = pub.publish(ctx); err != nil {
+			return nil, err
+		}
+		if err := waitUntil(ctx, 10*time.Second, 200*time.Microsecond, "every watcher to get the record", func() bool { return t.count(seq) == n }); err != nil {
+			return nil, fmt.Errorf("%w (%d of %d)", err, t.count(seq), n)
+		}
+		g := t.get(seq)
+		res.first = append(res.first, g.first.Sub(at))
+		res.last = append(res.last, g.last.Sub(at))
+	}
+	res.window = time.Since(start)
+	cpu1, err := c.memberCPU()
+	if err != nil {
+		return nil, err
+	}
+	px1, _ := cpuTime(c.proxy.pid())
+	res.busyCPU, res.proxyCPU = cpu1-cpu0, px1-px0
+	if res.memberWatchers, err = metric(ctx, c.clients, "etcd_debugging_mvcc_watcher_total"); err != nil {
+		return nil, err
+	}
+	idleStart := time.Now()
+	select {
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-time.After(idle):
+	}
+	cpu2, err := c.memberCPU()
+	if err != nil {
+		return nil, err
+	}
+	res.idle, res.idleCPU = time.Since(idleStart), cpu2-cpu1
+	slices.Sort(res.first)
+	slices.Sort(res.last)
+	return res, nil
+}
+
+// tally counts, for every seq, the watchers that have it and when the
+// first and the last got it. It is safe for concurrent use.
+type tally struct {
+	mu   sync.Mutex
+	need int
+	seen map[uint64]*sighting
+}
+
+func (t *tally) note(seq uint64, at time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	g := t.seen[seq]
+	if g == nil {
+		g = &sighting{first: at}
+		t.seen[seq] = g
+	}
+	g.n++
+	g.last = at
+}
+
+func (t *tally) count(seq uint64) int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if g := t.seen[seq]; g != nil {
+		return g.n
+	}
+	return 0
+}
+
+func (t *tally) get(seq uint64) sighting {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return *t.seen[seq]
+}
+
+// publisher writes records the way the leader does: an intent, then the
+// fenced publish transaction, under a leader key of its own.
+type publisher struct {
+	cli   *clientv3.Client
+	store *tokenstore.Store
+	guard *election.Guard
+}
+
+func newPublisher(ctx context.Context, endpoints []string) (*publisher, error) {
+	cli, err := clientv3.New(clientv3.Config{Endpoints: endpoints, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		return nil, err
+	}
+	key := fleetPrefix + "/election/bench"
+	resp, err := cli.Put(ctx, key, "bench")
+	if err != nil {
+		cli.Close()
+		return nil, err
+	}
+	return &publisher{cli: cli, store: tokenstore.New(cli, fleetPrefix),
+		guard: election.NewGuard(key, resp.Header.Revision, time.Now().Add(24*time.Hour))}, nil
+}
+
+func (p *publisher) close() { p.cli.Close() }
+
+// publish writes the next record of the fleet's credential and returns its
+// seq and the moment the publish transaction was sent.
+func (p *publisher) publish(ctx context.Context) (uint64, time.Time, error) {
+	cred := tokenstore.CredName("fleet", "token")
+	now := time.Now()
+	snap, err := p.store.Load(ctx, cred, tokenstore.Day(now))
+	if err != nil {
+		return 0, time.Time{}, err
+	}
+	seq := snap.Seq() + 1
+	irev, err := p.store.BeginFetch(ctx, p.guard, snap, tokenstore.Intent{Seq: seq, Node: "bench", Started: now, Since: now, Reason: "bench"}, 0)
+	if err != nil {
+		return 0, time.Time{}, err
+	}
+	rec := tokenstore.Record{Cred: cred, Value: fmt.Sprintf("fleet-token-%d", seq), Seq: seq, Node: "bench",
+		FetchedAt: now, ExpiresAt: now.Add(2 * time.Hour), RefreshAt: now.Add(110 * time.Minute)}
+	at := time.Now()
+	if err := p.store.Publish(ctx, p.guard, snap, irev, rec); err != nil {
+		return 0, time.Time{}, err
+	}
+	return seq, at, nil
+}
