@@ -70,10 +70,10 @@ func (e *env) fleetSection(ctx context.Context, r *Report) error {
 		r.add("7", name+": propagation to the last, p50", ms(quantile(res.last, 0.5)),
 			"ms", fmt.Sprintf("%d publishes; first replica p50 %.1f ms, p99 %.1f ms", len(res.last), ms(quantile(res.first, 0.5)), ms(quantile(res.first, 0.99))))
 		r.add("7", name+": propagation to the last, p99", ms(quantile(res.last, 0.99)), "ms", "")
-		note := fmt.Sprintf("%.1f s of publishes, %.2f CPU-s/s; idle with the fleet connected %.2f CPU-s/s",
-			res.window.Seconds(), res.busyCPU.Seconds()/res.window.Seconds(), res.idleCPU.Seconds()/res.idle.Seconds())
+		note := fmt.Sprintf("%.1f s of publishes: %.2f CPU-s/s, %.0f CPU-ms per publish; idle with the fleet connected %.2f CPU-s/s",
+			res.window.Seconds(), res.busyCPU.Seconds()/res.window.Seconds(), ms(res.busyCPU)/float64(rounds), res.idleCPU.Seconds()/res.idle.Seconds())
 		if m.name == "proxy" {
-			note += fmt.Sprintf("; the proxy itself %.2f CPU-s during the publishes", res.proxyCPU.Seconds())
+			note += fmt.Sprintf("; the proxy itself %.1f CPU-s during the publishes", res.proxyCPU.Seconds())
 		}
 		r.add("7", name+": etcd members' CPU during the publishes (sum of 3)", res.busyCPU.Seconds(), "s", note)
 		r.add("7", name+": watches on the members (etcd_debugging_mvcc_watcher_total, sum of 3)", res.memberWatchers, "", "")
