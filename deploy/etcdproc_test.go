@@ -28,9 +28,10 @@ func buildEtcd(t *testing.T) string {
 	return bin
 }
 
-// startProcess runs bin with args until the test ends, its output in a
-// log file that is printed if the test fails.
-func startProcess(t *testing.T, name, bin string, args ...string) {
+// startProcess runs bin with args until the test ends or stop is called,
+// its output in a log file that is printed if the test fails. stop sends
+// SIGTERM, waits up to 10 s, then kills; it may be called more than once.
+func startProcess(t *testing.T, name, bin string, args ...string) (stop func()) {
 	t.Helper()
 	logPath := filepath.Join(t.TempDir(), name+".log")
 	f, err := os.Create(logPath)
@@ -45,7 +46,7 @@ func startProcess(t *testing.T, name, bin string, args ...string) {
 	}
 	done := make(chan struct{})
 	go func() { _ = cmd.Wait(); f.Close(); close(done) }()
-	t.Cleanup(func() {
+	stop = func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		select {
 		case <-done:
@@ -53,6 +54,9 @@ func startProcess(t *testing.T, name, bin string, args ...string) {
 			_ = cmd.Process.Kill()
 			<-done
 		}
+	}
+	t.Cleanup(func() {
+		stop()
 		if t.Failed() {
 			b, _ := os.ReadFile(logPath)
 			if len(b) > 4000 {
@@ -61,6 +65,7 @@ func startProcess(t *testing.T, name, bin string, args ...string) {
 			t.Logf("%s log (tail):\n%s", name, b)
 		}
 	})
+	return stop
 }
 
 // freePort returns a loopback port that is free right now.

@@ -27,6 +27,9 @@ const (
 // of it with TLS on both sides (as in docker-compose.fleet.yml).
 type etcdWithProxy struct {
 	pki        *testPKI
+	bin        string
+	memberArgs []string
+	stopMember func()
 	member     string // https://127.0.0.1:port
 	metrics    string // the member's http://.../metrics
 	proxy      string // https://127.0.0.1:port
@@ -34,7 +37,7 @@ type etcdWithProxy struct {
 	sidecarPW  string
 }
 
-func startEtcdWithProxy(t *testing.T, ctx context.Context) *etcdWithProxy {
+func startEtcdWithProxy(t *testing.T, ctx context.Context, memberFlags ...string) *etcdWithProxy {
 	t.Helper()
 	bin := buildEtcd(t)
 	dir := t.TempDir()
@@ -49,7 +52,7 @@ func startEtcdWithProxy(t *testing.T, ctx context.Context) *etcdWithProxy {
 	p.issue(t, "proxy", "wxtoken-etcd-proxy", true)
 	p.issue(t, "proxy-client", "", false)
 	p.issue(t, "replica", "wxtoken-replica", false)
-	e := &etcdWithProxy{pki: p,
+	e := &etcdWithProxy{pki: p, bin: bin,
 		member:     fmt.Sprintf("https://127.0.0.1:%d", freePort(t)),
 		metrics:    fmt.Sprintf("http://127.0.0.1:%d", freePort(t)),
 		proxy:      fmt.Sprintf("127.0.0.1:%d", freePort(t)),
@@ -57,22 +60,14 @@ func startEtcdWithProxy(t *testing.T, ctx context.Context) *etcdWithProxy {
 		sidecarPW:  p.path("sidecar.password"),
 	}
 	peer := fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
-	startProcess(t, "etcd", bin, "--name", "m1", "--data-dir", filepath.Join(dir, "m1"),
+	e.memberArgs = append([]string{"--name", "m1", "--data-dir", filepath.Join(dir, "m1"),
 		"--listen-client-urls", e.member, "--advertise-client-urls", e.member,
 		"--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer, "--initial-cluster", "m1="+peer,
 		"--listen-metrics-urls", e.metrics,
 		"--cert-file", p.path("member.crt"), "--key-file", p.path("member.key"),
 		"--trusted-ca-file", p.path("ca.crt"), "--client-cert-auth",
-		"--log-level", "warn")
-	root := e.client(t, e.member, "root", "", "")
-	if !eventually(ctx, 30*time.Second, func() bool {
-		rctx, cancel := context.WithTimeout(ctx, time.Second)
-		defer cancel()
-		_, err := root.Get(rctx, "health")
-		return err == nil
-	}) {
-		t.Fatal("etcd did not answer within 30 s")
-	}
+		"--log-level", "warn"}, memberFlags...)
+	root := e.startMember(t, ctx)
 	e.enableAuth(t, ctx, root)
 	startProcess(t, "grpc-proxy", bin, "grpc-proxy", "start",
 		"--endpoints", strings.TrimPrefix(e.member, "https://"),
@@ -91,6 +86,23 @@ func startEtcdWithProxy(t *testing.T, ctx context.Context) *etcdWithProxy {
 		t.Fatal("the grpc-proxy did not answer within 30 s")
 	}
 	return e
+}
+
+// startMember starts the member (again, from its data directory) and
+// returns a client that is root by its certificate, once etcd answers it.
+func (e *etcdWithProxy) startMember(t *testing.T, ctx context.Context) *clientv3.Client {
+	t.Helper()
+	e.stopMember = startProcess(t, "etcd", e.bin, e.memberArgs...)
+	root := e.client(t, e.member, "root", "", "")
+	if !eventually(ctx, 30*time.Second, func() bool {
+		rctx, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		_, err := root.Get(rctx, "health")
+		return err == nil
+	}) {
+		t.Fatal("etcd did not answer within 30 s")
+	}
+	return root
 }
 
 // enableAuth does what deploy/etcdauth does in docker-compose.yml: root
