@@ -62,7 +62,7 @@ func startEtcdWithProxy(t *testing.T, ctx context.Context, memberFlags ...string
 	peer := fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
 	e.memberArgs = append([]string{"--name", "m1", "--data-dir", filepath.Join(dir, "m1"),
 		"--listen-client-urls", e.member, "--advertise-client-urls", e.member,
-		"--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer, "--initial-cluster", "m1="+peer,
+		"--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer, "--initial-cluster", "m1=" + peer,
 		"--listen-metrics-urls", e.metrics,
 		"--cert-file", p.path("member.crt"), "--key-file", p.path("member.key"),
 		"--trusted-ca-file", p.path("ca.crt"), "--client-cert-auth",
