@@ -37,7 +37,7 @@ type etcdWithProxy struct {
 	sidecarPW  string
 }
 
-func startEtcdWithProxy(t *testing.T, ctx context.Context, memberFlags ...string) *etcdWithProxy {
+func startEtcdWithProxy(t *testing.T, ctx context.Context) *etcdWithProxy {
 	t.Helper()
 	bin := buildEtcd(t)
 	dir := t.TempDir()
@@ -60,13 +60,13 @@ func startEtcdWithProxy(t *testing.T, ctx context.Context, memberFlags ...string
 		sidecarPW:  p.path("sidecar.password"),
 	}
 	peer := fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
-	e.memberArgs = append([]string{"--name", "m1", "--data-dir", filepath.Join(dir, "m1"),
+	e.memberArgs = []string{"--name", "m1", "--data-dir", filepath.Join(dir, "m1"),
 		"--listen-client-urls", e.member, "--advertise-client-urls", e.member,
 		"--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer, "--initial-cluster", "m1=" + peer,
 		"--listen-metrics-urls", e.metrics,
 		"--cert-file", p.path("member.crt"), "--key-file", p.path("member.key"),
 		"--trusted-ca-file", p.path("ca.crt"), "--client-cert-auth",
-		"--log-level", "warn"}, memberFlags...)
+		"--log-level", "warn"}
 	root := e.startMember(t, ctx)
 	e.enableAuth(t, ctx, root)
 	startProcess(t, "grpc-proxy", bin, "grpc-proxy", "start",
