@@ -213,14 +213,19 @@ func TestEtcdProxyFleet(t *testing.T) {
 		cur = next
 	}
 
-	// Coalescing: the fleet holds at least one watch per cache (records),
-	// yet the member sees only the proxy's few.
+	// Coalescing: the fleet holds two watches per cache (records and
+	// intents), 66 on the member when it connects there directly, yet the
+	// member sees only the proxy's few: one per key range, 2 here. The
+	// slack covers the leader's own watches, which may still be opening
+	// when the baseline is read, and the proxy's own leader watch, which
+	// etcd refuses (the proxy is no user) and the proxy retries.
+	const slack = 6
 	var watchers float64
 	if !eventually(ctx, 10*time.Second, func() bool {
 		watchers, err = metricValue(ctx, e.metrics+"/metrics", "etcd_debugging_mvcc_watcher_total")
-		return err == nil && watchers-baseline <= 4
+		return err == nil && watchers-baseline <= slack
 	}) {
-		t.Errorf("watchers on the member: %v before the fleet, %v with %d watch-fed caches behind the proxy; want at most 4 more", baseline, watchers, len(fleet))
+		t.Errorf("watchers on the member: %v before the fleet, %v with %d watch-fed caches behind the proxy; want at most %d more", baseline, watchers, len(fleet), slack)
 	} else {
 		t.Logf("watchers on the member: %v before the fleet, %v with %d watch-fed caches behind the proxy", baseline, watchers, len(fleet))
 	}
