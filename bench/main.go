@@ -9,7 +9,9 @@
 //  3. propagation of a new token to 3, 20 and 50 replicas;
 //  4. failover after a graceful stop and after kill -9 of the leader;
 //  5. 10,000 credentials: cold start, resident memory, refresh bursts;
-//  6. WeChat calls per classic credential per (simulated) day.
+//  6. WeChat calls per classic credential per (simulated) day;
+//  7. a fleet of 1,000 watch-only replicas, straight to etcd and through
+//     etcd's gRPC proxy (fleet.go).
 //
 // Run it from the module root: go run ./bench [-quick] [-out FILE]. It
 // needs redis-server (apt-get install -y redis-server) and, for section
@@ -48,7 +50,7 @@ type options struct {
 }
 
 // sections in the order they run.
-var sections = []string{"read", "propagation", "failover", "scale", "day"}
+var sections = []string{"read", "propagation", "failover", "scale", "day", "fleet"}
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -154,7 +156,7 @@ func run(ctx context.Context, args []string) error {
 
 	steps := map[string]func(context.Context, *Report) error{
 		"read": e.readSection, "propagation": e.propagationSection, "failover": e.failoverSection,
-		"scale": e.scaleSection, "day": e.daySection,
+		"scale": e.scaleSection, "day": e.daySection, "fleet": e.fleetSection,
 	}
 	for _, s := range sections {
 		if len(o.only) > 0 && !o.only[s] {

@@ -9,7 +9,8 @@
 #   deploy/build-images.sh redis      # the Redis the read benchmark compares with
 #
 # It also makes the CA, certificates and etcd passwords of the compose stack
-# in deploy/certs (deploy/gen-certs.sh; kept when they exist).
+# in deploy/certs (deploy/gen-certs.sh; what exists is kept, what is
+# missing, such as the fleet profile's etcd-proxy certificates, is added).
 #
 # Tags: $WXTOKEN_IMAGE (default wxtoken:latest), $ETCD_IMAGE (default
 # wxtoken/etcd:<the etcd release in go.mod>) and $PROMETHEUS_IMAGE (default

@@ -36,11 +36,19 @@ func TestConfigs(t *testing.T) {
 			mounts[m[1]] = true
 		}
 	}
-	for _, path := range []string{
-		"wxtoken.yaml",
-		"wxtoken.prod.example.yaml",
-		filepath.Join("..", "e2e", "testdata", "wxtoken.yaml"),
+	for _, tc := range []struct {
+		path string
+		// sidecar: the fleet profile's serve-only sidecar, reaching etcd
+		// through etcd-proxy only, as the wxtoken-sidecar user.
+		sidecar bool
+	}{
+		{path: "wxtoken.yaml"},
+		{path: "wxtoken.prod.example.yaml"},
+		{path: filepath.Join("..", "e2e", "testdata", "wxtoken.yaml")},
+		{path: "wxtoken-sidecar.yaml", sidecar: true},
+		{path: filepath.Join("..", "e2e", "testdata", "wxtoken-sidecar.yaml"), sidecar: true},
 	} {
+		path := tc.path
 		t.Run(filepath.Base(filepath.Dir(path))+"/"+filepath.Base(path), func(t *testing.T) {
 			data, err := os.ReadFile(path)
 			if err != nil {
@@ -59,8 +67,16 @@ func TestConfigs(t *testing.T) {
 			if got, want := cfg.Listen, "0.0.0.0:8417"; got != want {
 				t.Errorf("listen = %q, want %q (the port the compose file publishes, on every interface)", got, want)
 			}
-			if got := len(cfg.Etcd.Endpoints); got != 3 {
-				t.Errorf("etcd.endpoints has %d members, want the 3 of the compose file", got)
+			switch {
+			case tc.sidecar:
+				if got, want := strings.Join(cfg.Etcd.Endpoints, ","), "https://etcd-proxy:2379"; got != want {
+					t.Errorf("etcd.endpoints = %s, want %s (the fleet profile's proxy, only)", got, want)
+				}
+				if cfg.Election.Candidate || cfg.Etcd.Username != "wxtoken-sidecar" {
+					t.Errorf("candidate %v, etcd user %q; want a serve-only sidecar logged in as wxtoken-sidecar", cfg.Election.Candidate, cfg.Etcd.Username)
+				}
+			case len(cfg.Etcd.Endpoints) != 3:
+				t.Errorf("etcd.endpoints has %d members, want the 3 of the compose file", len(cfg.Etcd.Endpoints))
 			}
 			if cfg.Etcd.TLS.IsZero() || cfg.Etcd.Username == "" {
 				t.Errorf("etcd: tls %+v, username %q; want both (the compose etcd wants TLS and auth)", cfg.Etcd.TLS, cfg.Etcd.Username)

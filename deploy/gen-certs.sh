@@ -3,9 +3,12 @@
 # into deploy/certs (or DIR): a CA, etcd's certificate (for clients and for
 # its peers), a client certificate for etcd's root (common name "root": with
 # --client-cert-auth it logs in as root, with no password), one for the
-# replicas, and a random password for each wxtoken etcd user.
+# replicas, two for the fleet profile's etcd gRPC proxy (one it serves the
+# sidecars with, and one it shows etcd, without a common name: etcd
+# grpc-proxy insists, since a name would make it an etcd user), and a
+# random password for each wxtoken etcd user.
 #
-#   deploy/gen-certs.sh [DIR]     # does nothing when DIR/ca.crt exists
+#   deploy/gen-certs.sh [DIR]     # makes only what DIR lacks (keeps the CA)
 #   deploy/gen-certs.sh -f [DIR]  # makes everything anew
 #
 # deploy/build-images.sh runs it. This is a CA for one Compose stack on one
@@ -21,24 +24,27 @@ force=0
 if [ "${1:-}" = "-f" ]; then force=1; shift; fi
 dir=${1:-$(cd "$(dirname "$0")" && pwd)/certs}
 command -v openssl >/dev/null || { echo "gen-certs: openssl is missing (apt-get install openssl)" >&2; exit 1; }
-if [ -e "$dir/ca.crt" ] && [ "$force" = 0 ]; then
-  echo "gen-certs: $dir/ca.crt exists; keeping it (-f makes new ones)"
-  exit 0
-fi
 mkdir -p "$dir"
 chmod 0700 "$dir"
 cd "$dir"
 umask 077
 days=3650
+made=()
 
-openssl ecparam -name prime256v1 -genkey -noout -out ca.key 2>/dev/null
-openssl req -x509 -new -key ca.key -sha256 -days "$days" -subj "/CN=wxtoken compose etcd CA" \
-  -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" -out ca.crt
+if [ "$force" = 1 ] || [ ! -e ca.crt ] || [ ! -e ca.key ]; then
+  force=1 # a new CA: everything it signed goes too
+  openssl ecparam -name prime256v1 -genkey -noout -out ca.key 2>/dev/null
+  openssl req -x509 -new -key ca.key -sha256 -days "$days" -subj "/CN=wxtoken compose etcd CA" \
+    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" -out ca.crt
+  made+=(ca)
+fi
 
-issue() { # issue NAME CN EXTENDED_KEY_USAGE [SUBJECT_ALT_NAMES]
-  local name=$1 cn=$2 eku=$3 san=${4:-}
+issue() { # issue NAME SUBJECT EXTENDED_KEY_USAGE [SUBJECT_ALT_NAMES]; kept when it exists
+  local name=$1 subj=$2 eku=$3 san=${4:-}
+  if [ "$force" = 0 ] && [ -e "$name.crt" ] && [ -e "$name.key" ]; then return; fi
+  made+=("$name")
   openssl ecparam -name prime256v1 -genkey -noout -out "$name.key" 2>/dev/null
-  openssl req -new -key "$name.key" -subj "/CN=$cn" -out "$name.csr"
+  openssl req -new -key "$name.key" -subj "$subj" -out "$name.csr"
   {
     echo "basicConstraints=critical,CA:FALSE"
     echo "keyUsage=critical,digitalSignature,keyEncipherment"
@@ -51,14 +57,23 @@ issue() { # issue NAME CN EXTENDED_KEY_USAGE [SUBJECT_ALT_NAMES]
 }
 # etcd serves clients and peers with one certificate, and presents it to
 # its peers as a client too.
-issue etcd-server etcd-server serverAuth,clientAuth \
+issue etcd-server /CN=etcd-server serverAuth,clientAuth \
   "DNS:etcd-1,DNS:etcd-2,DNS:etcd-3,DNS:localhost,IP:127.0.0.1"
-issue root root clientAuth
-issue replica wxtoken-replica clientAuth
+issue root /CN=root clientAuth
+issue replica /CN=wxtoken-replica clientAuth
+issue etcd-proxy /CN=etcd-proxy serverAuth "DNS:etcd-proxy,DNS:localhost,IP:127.0.0.1"
+issue etcd-proxy-client "/O=wxtoken etcd proxy" clientAuth
 for user in wxtoken-candidate wxtoken-sidecar; do
-  openssl rand -hex 24 >"$user.password"
+  if [ "$force" = 1 ] || [ ! -e "$user.password" ]; then
+    openssl rand -hex 24 >"$user.password"
+    made+=("$user.password")
+  fi
 done
 rm -f ca.srl
+chmod 0644 ./*.crt ./*.key ./*.password
 chmod 0600 ca.key
-chmod 0644 ca.crt etcd-server.crt etcd-server.key root.crt root.key replica.crt replica.key ./*.password
-echo "gen-certs: made a CA, certificates and etcd passwords in $dir"
+if [ ${#made[@]} = 0 ]; then
+  echo "gen-certs: $dir has everything; keeping it (-f makes new ones)"
+else
+  echo "gen-certs: made ${made[*]} in $dir"
+fi

@@ -88,7 +88,7 @@ func TestCompose(t *testing.T) {
 	if err := s.up(ctx); err != nil {
 		t.Fatal(err)
 	}
-	all := append(append(append([]string{}, etcdMembers...), replicas...), "wechat-sim", "prometheus")
+	all := append(append(append(append([]string{}, etcdMembers...), replicas...), fleetServices...), "wechat-sim", "prometheus")
 	if err := s.waitHealthy(ctx, 4*time.Minute, all...); err != nil {
 		t.Fatal(err)
 	}
@@ -124,6 +124,12 @@ func TestCompose(t *testing.T) {
 		t.Fatalf("WeChat refused the token every replica serves: errcode %d", u.Errcode)
 	}
 	logf("every replica serves %s seq %d, and WeChat accepts it", app, first.Seq)
+	// The fleet profile: a sidecar that reaches etcd only through etcd's
+	// gRPC proxy serves the same token.
+	if _, err := s.checkFleet(ctx, rec, base(replicas[0]), first.Seq, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	logf("the sidecar behind etcd-proxy serves seq %d too", first.Seq)
 	// ... to the client "e2e" only: without its token a read is refused.
 	for _, r := range replicas {
 		anon := recorder{hc: &http.Client{Timeout: 2 * time.Second}}
@@ -165,6 +171,13 @@ func TestCompose(t *testing.T) {
 	run.End = time.Now()
 	if err := ctx.Err(); err != nil {
 		t.Fatalf("run cut short: %v", err)
+	}
+	// After the refreshes and the faults (an etcd member stopped among
+	// them), the sidecar behind the proxy serves the replicas' new token.
+	if rd, err := s.checkFleet(ctx, rec, base(replicas[0]), first.Seq+1, time.Minute); err != nil {
+		t.Error(err)
+	} else {
+		logf("after the faults, the sidecar behind etcd-proxy serves the replicas' token, seq %d", rd.Seq)
 	}
 
 	// Judge the history.

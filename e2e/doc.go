@@ -6,8 +6,11 @@
 // history is judged by chaos/checker. The monitoring profile runs along:
 // before the faults, the test checks through Prometheus's HTTP API that
 // every replica is scraped, exactly one reports leading, and every alert
-// rule evaluates. The stack is always torn down (down -v), on failure, on
-// a deadline and on SIGINT/SIGTERM alike.
+// rule evaluates. The fleet profile runs too: a serve-only sidecar that
+// reaches etcd only through etcd's gRPC proxy (etcd-proxy) must serve the
+// replicas' token at the start and again after the faults. The stack is
+// always torn down (down -v), on failure, on a deadline and on
+// SIGINT/SIGTERM alike.
 //
 // The test sits behind the e2e build tag and needs a Docker engine:
 //

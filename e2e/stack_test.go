@@ -116,8 +116,9 @@ func newStack(t *testing.T, compose []string) *stack {
 		"WXTOKEN_CONFIG="+config, "APP_SECRET="+simSecret,
 		"WXTOKEN_BIND=127.0.0.1", "SIM_TOKEN_TTL=60s", "SIM_OVERLAP=30s",
 		"ETCD_CLUSTER_TOKEN="+s.project,
-		// The monitoring profile runs too (up, logs and down alike).
-		"COMPOSE_PROFILES=monitoring", "PROMETHEUS_IMAGE="+prometheusImage,
+		// The monitoring and fleet profiles run too (up, logs and down alike).
+		"COMPOSE_PROFILES=monitoring,fleet", "PROMETHEUS_IMAGE="+prometheusImage,
+		"WXTOKEN_SIDECAR_CONFIG="+filepath.Join(wd, "testdata", "wxtoken-sidecar.yaml"),
 	)
 	for name, port := range s.ports {
 		env = append(env, fmt.Sprintf("%s=%d", name, port))
