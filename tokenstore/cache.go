@@ -41,7 +41,7 @@ type Cache struct {
 	onApp func(r Record, at time.Time)
 	codec recordCodec // see codec.go
 
-	slots *slotTable    // cred -> newest record; see slots.go
+	slots slotTable     // cred -> newest record; see slots.go
 	mu    sync.Mutex    // guards chg
 	chg   chan struct{} // closed and replaced on every applied record
 
@@ -102,7 +102,7 @@ func NewCache(cfg CacheConfig) *Cache {
 			only[a] = true
 		}
 	}
-	return &Cache{
+	cc := &Cache{
 		c:      cfg.Client,
 		keys:   Keys{Prefix: cfg.Prefix},
 		apps:   apps,
@@ -113,10 +113,11 @@ func NewCache(cfg CacheConfig) *Cache {
 		now:    time.Now,
 		onApp:  cfg.OnApply,
 		codec:  newRecordCodec(Keys{Prefix: cfg.Prefix}, cfg.Sealing),
-		slots:  newSlotTable(),
 		chg:    make(chan struct{}),
 		loaded: make(chan struct{}),
 	}
+	cc.slots.init()
+	return cc
 }
 
 // Get returns the newest record of cred, whatever its expiry.

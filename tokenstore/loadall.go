@@ -51,8 +51,8 @@ func (e *LoadAllError) Unwrap() []error {
 // was read.
 //
 // The reply holds every record, intent, owner and refusal and the day's
-// budgets in one message: some 40 MB at 100,000 credentials, within the
-// client's default receive limit (math.MaxInt32).
+// budgets in one message: about 500 bytes a credential (50 MB at 100,000),
+// within the client's default receive limit (math.MaxInt32).
 func (s *Store) LoadAll(ctx context.Context, day string) (map[string]Snapshot, int64, error) {
 	k := s.keys
 	resp, err := s.c.Txn(ctx).Then(

@@ -1,6 +1,7 @@
 package tokenstore_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"reflect"
@@ -144,5 +145,22 @@ func TestReportsAll(t *testing.T) {
 	got, rev, err := s.ReportsAll(ctx(t))
 	if err != nil || rev == 0 || !reflect.DeepEqual(got, want) {
 		t.Fatalf("ReportsAll = %v, %d, %v; want %v", got, rev, err, want)
+	}
+}
+
+// BenchmarkLoadAll reads the snapshots of 100,000 credentials with a
+// record each, as a leader's term start does.
+func BenchmarkLoadAll(b *testing.B) {
+	clus := etcdtest.NewCluster(b, 1)
+	c := clus.Client(0)
+	const n = 100000
+	putRecords(b, c, n)
+	s := tokenstore.New(c, "/w")
+	day := tokenstore.Day(time.Now())
+	for b.Loop() {
+		all, _, err := s.LoadAll(context.Background(), day)
+		if err != nil || len(all) != n {
+			b.Fatalf("LoadAll: %d snapshots, %v; want %d", len(all), err, n)
+		}
 	}
 }

@@ -32,19 +32,29 @@ type slotTable struct {
 	misses int              // lookups that took mu since the last promotion; guarded by mu
 }
 
-func newSlotTable() *slotTable {
-	t := &slotTable{}
+func (t *slotTable) init() {
 	m := map[string]*slot{}
 	t.read.Store(&m)
+}
+
+func newSlotTable() *slotTable {
+	t := &slotTable{}
+	t.init()
 	return t
 }
 
-// get returns cred's slot, or nil. Safe for concurrent use.
+// get returns cred's slot, or nil. Safe for concurrent use. Its fast
+// path is small enough to be inlined.
 func (t *slotTable) get(cred string) *slot {
 	m := t.read.Load()
 	if s := (*m)[cred]; s != nil {
 		return s
 	}
+	return t.getSlow(cred, m)
+}
+
+// getSlow looks for cred, which m lacks, among the slots inserted since.
+func (t *slotTable) getSlow(cred string, m *map[string]*slot) *slot {
 	if t.ndirty.Load() == 0 {
 		// A promotion stores read before it clears ndirty: if it just
 		// moved cred out of dirty, read holds it now.
