@@ -3,6 +3,7 @@ package replica_test
 import (
 	"bytes"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"io"
 	"net/http"
@@ -59,6 +60,11 @@ func TestPlatformEventsEndToEnd(t *testing.T) {
 	e := newEnv(t, 1, wechattest.Config{Now: clock.Now})
 	cfg := e.testConfig("plat1")
 	key := platformConfig(t, cfg)
+	// Clients are set: every other route needs a token, the event URL
+	// none (WeChat has none).
+	opsToken := "ops-token-0123456789abcdef0123456789"
+	sum := sha256.Sum256([]byte(opsToken))
+	cfg.Clients = []config.Client{{Name: "ops", TokenSHA256: sum[:], Apps: []string{"*"}, Allow: []string{"status"}}}
 	r := e.start(cfg, nil)
 	eventURL := r.URL() + "/v1/platforms/saas/events"
 	if err := e.sim.AddPlatform(wechattest.Platform{AppID: platCompID, Secret: platSecret, Token: platToken,
@@ -173,7 +179,14 @@ func TestPlatformEventsEndToEnd(t *testing.T) {
 	}
 
 	// Counted, and no secret in the metrics or the logs.
-	mresp, err := http.Get(r.URL() + "/metrics")
+	if resp, err := http.Get(r.URL() + "/metrics"); err != nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("metrics without a token: %v, %v; want 401 (clients are set)", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	mreq, _ := http.NewRequest("GET", r.URL()+"/metrics", nil)
+	mreq.Header.Set("Authorization", "Bearer "+opsToken)
+	mresp, err := http.DefaultClient.Do(mreq)
 	if err != nil {
 		t.Fatal(err)
 	}
