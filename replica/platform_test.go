@@ -27,11 +27,13 @@ const (
 	platSecret  = "comp-secret-7d1e"
 	platToken   = "msg-token-4b2a"
 	platAESKey  = "Q0RFRkdISUpLTE1OT1BRUlNUVVZXWFlaMDEyMzQ1Njc"
+	platNewKey  = "ZmVkY2JhOTg3NjU0MzIxMGZlZGNiYTk4NzY1NDMyMTA"
 	platAuthzID = "wxauth0000000001"
 )
 
 // platformConfig adds the platform "saas" and a sealing key to cfg, and
-// returns the key.
+// returns the key. The platform is in a key change: platNewKey is
+// current, platAESKey (the simulator's at first) the previous one.
 func platformConfig(t *testing.T, cfg *config.Config) seal.Key {
 	t.Helper()
 	raw := make([]byte, seal.KeySize)
@@ -46,7 +48,8 @@ func platformConfig(t *testing.T, cfg *config.Config) seal.Key {
 	}
 	cfg.Encryption = config.Encryption{KeyFiles: []string{keyFile}, Keys: []seal.Key{key}}
 	cfg.Platforms = []config.Platform{{Name: "saas", ComponentAppID: platCompID, ComponentSecret: config.NewSecret(platSecret),
-		Token: config.NewSecret(platToken), EncodingAESKey: config.NewSecret(platAESKey), DailyBudget: 100}}
+		Token: config.NewSecret(platToken), EncodingAESKey: config.NewSecret(platNewKey),
+		PreviousEncodingAESKey: config.NewSecret(platAESKey), DailyBudget: 100}}
 	return key
 }
 
@@ -163,13 +166,25 @@ func TestPlatformEventsEndToEnd(t *testing.T) {
 		t.Errorf("authorizer state %+v, %v; want unauthorized", st, err)
 	}
 
+	// The key change completes: WeChat pushes with the new key.
+	if !strings.Contains(e.logs.String(), "push decrypted with previous_encoding_aes_key") {
+		t.Error("no warning that pushes still come with the previous key")
+	}
+	if err := e.sim.SetPlatformKey(platCompID, platNewKey); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(time.Second)
+	if p := push(true); stored() != p.Ticket {
+		t.Fatal("a push with the new key was not stored")
+	}
+
 	// A serve-only replica stores the pushes that reach it.
 	side := e.testConfig("plat2")
 	side.Election.Candidate = false
 	side.Encryption, side.Platforms = cfg.Encryption, cfg.Platforms
 	r2 := e.start(side, nil)
 	if err := e.sim.AddPlatform(wechattest.Platform{AppID: platCompID, Secret: platSecret, Token: platToken,
-		EncodingAESKey: platAESKey, PushURL: r2.URL() + "/v1/platforms/saas/events", TicketEvery: -1}); err != nil {
+		EncodingAESKey: platNewKey, PushURL: r2.URL() + "/v1/platforms/saas/events", TicketEvery: -1}); err != nil {
 		t.Fatal(err)
 	}
 	clock.Advance(time.Second)
@@ -193,7 +208,7 @@ func TestPlatformEventsEndToEnd(t *testing.T) {
 	metrics, _ := io.ReadAll(mresp.Body)
 	mresp.Body.Close()
 	for _, want := range []string{
-		`wxtoken_platform_events_total{platform="saas",result="stored",type="ticket"} 2`,
+		`wxtoken_platform_events_total{platform="saas",result="stored",type="ticket"} 3`,
 		`wxtoken_platform_events_total{platform="saas",result="stale",type="ticket"} 1`,
 		`wxtoken_platform_events_total{platform="saas",result="bad_signature",type="unknown"} 1`,
 		`wxtoken_platform_events_total{platform="saas",result="undecryptable",type="unknown"} 1`,
@@ -205,7 +220,7 @@ func TestPlatformEventsEndToEnd(t *testing.T) {
 		}
 	}
 	all := string(metrics) + e.logs.String()
-	for _, s := range []string{p1.Ticket, p2.Ticket, p3.Ticket, a.Code, platAESKey, platToken, platSecret} {
+	for _, s := range []string{p1.Ticket, p2.Ticket, p3.Ticket, a.Code, platAESKey, platNewKey, platToken, platSecret} {
 		if strings.Contains(all, s) {
 			t.Errorf("a secret appears in the metrics or the logs")
 		}
