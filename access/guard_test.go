@@ -305,3 +305,27 @@ func TestEqual(t *testing.T) {
 		t.Error("the same hash: not equal")
 	}
 }
+
+// TestGuardPlatformEvents: a platform's event URL takes WeChat's pushes
+// as they come (no credentials, text/xml, the public Host), and that
+// exemption is for that route alone.
+func TestGuardPlatformEvents(t *testing.T) {
+	g := newGuard(t, false)
+	push := func(target, ctype, host string) int {
+		r := httptest.NewRequest("POST", target, strings.NewReader("<xml><Encrypt>x</Encrypt></xml>"))
+		r.Host = host
+		r.Header.Set("Content-Type", ctype)
+		w := httptest.NewRecorder()
+		g.ServeHTTP(w, r)
+		return w.Code
+	}
+	q := "?timestamp=1&nonce=2&encrypt_type=aes&msg_signature=x"
+	if got := push("/v1/platforms/saas/events"+q, "text/xml", "wx.example.com"); got != http.StatusOK {
+		t.Errorf("a push: %d, want it passed to the handler", got)
+	}
+	for _, target := range []string{"/v1/apps/shop/token/invalidate", "/v1/platforms/saas/events/x", "/v1/platforms/saas/preauth"} {
+		if got := push(target, "text/xml", "127.0.0.1"); got != http.StatusUnauthorized {
+			t.Errorf("POST %s without credentials: %d, want 401", target, got)
+		}
+	}
+}

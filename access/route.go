@@ -53,7 +53,15 @@ func (a Action) String() string {
 type route struct {
 	action Action // 0: a route no action names (the mux answers 404 or 405)
 	app    string // the app a per-app action is about, else ""
-	open   bool   // /healthz and /readyz: served to anyone
+	// open routes are served to anyone, with no credentials and none of
+	// the browser checks: /healthz and /readyz, which tell nothing, and a
+	// platform's event URL, POST /v1/platforms/{name}/events, which WeChat
+	// calls and which verifies every push by its signature (see package
+	// platformevents). WeChat sends its pushes as text/xml, with the Host
+	// of the public URL the platform registered; a rebound Host or a
+	// cross-site form gains nothing there, since the answer is "success"
+	// and only a push signed with the platform's token is acted on.
+	open bool
 }
 
 // maxSegs is how many leading path segments classify looks at.
@@ -88,6 +96,8 @@ func classify(r *http.Request) route {
 		switch {
 		case n == 2 && !more && s[1] == "status":
 			return route{action: Status}
+		case n == 4 && !more && s[1] == "platforms" && s[3] == "events":
+			return route{open: true}
 		case n >= 4 && !more && s[1] == "apps":
 			app := s[2]
 			switch {

@@ -28,6 +28,7 @@ var apiPatterns = []struct {
 	{"GET /metrics", Status, false},
 	{"GET /v1/status", Status, false},
 	{"/ui/", Status, false},
+	{"POST /v1/platforms/{name}/events", 0, true},
 }
 
 // routeMux answers each request with the pattern that matched and the app
@@ -95,6 +96,10 @@ func TestClassify(t *testing.T) {
 		{"GET", "/v1/apps/shop/token/", route{}},
 		{"GET", "/v1/apps/shop/token/invalidate/x", route{}},
 		{"GET", "/", route{}},
+		{"POST", "/v1/platforms/saas/events?timestamp=1&nonce=2&encrypt_type=aes&msg_signature=x", route{open: true}},
+		{"POST", "/v1/platforms/saas/events/", route{}},
+		{"POST", "/v1/platforms/saas/events/x", route{}},
+		{"GET", "/v1/platforms/saas/token", route{}},
 	} {
 		r, err := readRequest(tt.method, tt.target)
 		if err != nil {
@@ -116,6 +121,7 @@ func FuzzRoute(f *testing.F) {
 		"/wechat/shop/cgi-bin/token", "/wechat/sh%6fp/x", "/wechat/shop/%2e%2e/%2e%2e/v1/apps/other/token",
 		"/healthz", "/metrics", "/v1/status", "/ui/", "//v1/apps/shop/token", "/v1//apps/shop/token",
 		"/v1/apps/shop/./token", "/v1/apps/shop/../other/token", "*", "http://h/v1/apps/shop/token",
+		"/v1/platforms/saas/events", "/v1/platforms/sa%61s/events", "/v1/platforms/saas/events/../../apps/shop/token",
 	} {
 		f.Add(uint8(0), s)
 	}

@@ -44,7 +44,7 @@ type App struct {
 // Route is an extra handler on the API's mux, with a Go 1.22 mux pattern
 // such as "GET /v1/apps/{app}/jssdk/signature". Label is the route label
 // of its requests in wxtoken_http_request_duration_seconds: "jssdk",
-// "proxy" or "ui"; anything else counts as "other".
+// "proxy", "ui" or "platform_events"; anything else counts as "other".
 type Route struct {
 	Pattern string
 	Handler http.Handler

@@ -27,10 +27,11 @@ const (
 	routeHealthz
 	routeReadyz
 	routeUI
+	routePlatformEvents
 	numRoutes
 )
 
-var routeNames = [numRoutes]string{"other", "token", "invalidate", "ticket", "jssdk", "proxy", "status", "metrics", "healthz", "readyz", "ui"}
+var routeNames = [numRoutes]string{"other", "token", "invalidate", "ticket", "jssdk", "proxy", "status", "metrics", "healthz", "readyz", "ui", "platform_events"}
 
 // routeNamed returns the route called name, or routeOther.
 func routeNamed(name string) route {

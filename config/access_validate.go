@@ -189,6 +189,9 @@ func (p *problems) clients(c *Config) {
 		for j, name := range cl.Apps {
 			af := fmt.Sprintf("%s.apps[%d]", field, j)
 			_, known := c.App(name)
+			if !known { // a platform is an app for client scopes
+				_, known = c.Platform(name)
+			}
 			switch {
 			case name == AllApps:
 			case !known:

@@ -80,6 +80,7 @@ func (b *builder) build(r *rawConfig) *Config {
 			AppAccess:   b.appAccess(field, ra.TokenFile, &ra.rawAppAccess),
 		})
 	}
+	c.Platforms = b.platforms(r.Platforms)
 	c.Access = b.access(&r.rawAccess)
 	return c
 }

@@ -87,7 +87,10 @@ type Config struct {
 	Refresh    Refresh
 	WeChat     WeChat // "wechat"
 	Apps       []App
-	Access     // listen_unix, tls, clients, ...: access.go
+	// Platforms ("platforms") are WeChat Open Platform third-party
+	// platforms: platform.go.
+	Platforms []Platform
+	Access    // listen_unix, tls, clients, ...: access.go
 }
 
 // Etcd says where the cluster state lives ("etcd").

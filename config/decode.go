@@ -28,6 +28,7 @@ type rawConfig struct {
 	WeChat     rawWeChat        `yaml:"wechat"`
 	Apps       []rawApp         `yaml:"apps"`
 	AppsFile   string           `yaml:"apps_file"` // appsfile.go
+	Platforms  []rawPlatform    `yaml:"platforms"` // platform.go
 	rawAccess  `yaml:",inline"` // access.go
 }
 

@@ -32,6 +32,7 @@ func (c *Config) MarshalYAML() (any, error) {
 			DailyBudget: &a.DailyBudget, Tickets: a.Tickets, TokenFile: a.TokenFile,
 		})
 	}
+	r.Platforms = printPlatforms(c.Platforms)
 	var n yaml.Node
 	if err := n.Encode(r); err != nil {
 		return nil, err

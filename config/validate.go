@@ -58,7 +58,8 @@ func (c *Config) Validate() error {
 		p.addf("wechat.wecom_base_url", "%s", msg)
 	}
 	p.apps(c.Apps)
-	p.access(c) // access_validate.go
+	p.platforms(c) // platform.go
+	p.access(c)    // access_validate.go
 	return errors.Join(p...)
 }
 

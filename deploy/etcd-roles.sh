@@ -9,15 +9,18 @@
 #
 #   wxtoken-candidate  read and write PREFIX/            replicas with election.candidate: true
 #   wxtoken-sidecar    read PREFIX/, and read and write   serve-only replicas (candidate: false)
-#                      PREFIX/report/ and PREFIX/replica/
+#                      PREFIX/report/, PREFIX/replica/
+#                      and PREFIX/platform-events/
 #
 # A sidecar reads records to serve them, and states, budgets, intents,
 # presences and election keys for /v1/status; it writes only reports (a
-# caller says a token is dead) and its presence. It cannot write a record,
-# an intent, a budget or any other day-scoped key (PREFIX/day/), a state or
-# an election key. A candidate also grants the lease of each day's keys and
-# may revoke it (etcd allows a revoke to whoever may write every key on the
-# lease: all are under PREFIX/). The same set is
+# caller says a token is dead), its presence, and what WeChat pushes to a
+# platform's event URL (tickets, authorization codes, authorizer states:
+# WeChat reaches whichever replica its URL leads to). It cannot write a
+# record, an intent, a budget or any other day-scoped key (PREFIX/day/), a
+# state or an election key. A candidate also grants the lease of each day's
+# keys and may revoke it (etcd allows a revoke to whoever may write every
+# key on the lease: all are under PREFIX/). The same set is
 # tokenstore.Roles, tested against a real etcd in replica/roles_test.go.
 #
 # Then, once per user, and to turn auth on (the first time):
@@ -41,3 +44,4 @@ role wxtoken-sidecar
 etcdctl role grant-permission --prefix=true wxtoken-sidecar read "$p/"
 etcdctl role grant-permission --prefix=true wxtoken-sidecar readwrite "$p/report/"
 etcdctl role grant-permission --prefix=true wxtoken-sidecar readwrite "$p/replica/"
+etcdctl role grant-permission --prefix=true wxtoken-sidecar readwrite "$p/platform-events/"

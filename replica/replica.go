@@ -232,6 +232,10 @@ func New(opts Options) (*Replica, error) {
 		return nil, err
 	}
 	r.api.Mount(routes...)
+	if routes, err = platformRoutes(cfg, r.store, m.reg, log, opts.Now); err != nil {
+		return nil, err
+	}
+	r.api.Mount(routes...)
 	if r.handler, err = wrap(r.api); err != nil {
 		return nil, err
 	}

@@ -152,6 +152,15 @@ func TestLeastPrivilegeRoles(t *testing.T) {
 	if _, err := sc.Put(tctx(t), keys.Replica("side-2"), "{}"); err != nil {
 		t.Errorf("sidecar announces: %v", err)
 	}
+	// WeChat pushes a platform's events to any replica: a sidecar stores
+	// tickets, codes and authorizer states, under their own prefix only.
+	for _, key := range []string{keys.PlatformTicket("saas"), keys.PlatformCode("saas", "wxauth", "code"), keys.PlatformAuthorizer("saas", "wxauth")} {
+		if _, err := sc.Put(tctx(t), key, "x"); err != nil {
+			t.Errorf("sidecar stores %s: %v", key, err)
+		}
+	}
+	_, err = sc.Put(tctx(t), "/wxtoken/platform/saas/refresh/wxauth", "x")
+	denied("puts a platform key outside platform-events/", err)
 	if r, err := sc.Get(tctx(t), keys.Creds(), clientv3.WithPrefix()); err != nil || len(r.Kvs) == 0 {
 		t.Errorf("sidecar reads the records: %v", err)
 	}

@@ -44,9 +44,11 @@ type Role struct {
 //   - RoleSidecar reads everything under prefix/ (records to serve, and
 //     the states, budgets, intents, presences and election keys that
 //     status shows) and writes only reports (prefix/report/, how a caller
-//     says a token is dead) and presence (prefix/replica/). It cannot write
-//     a record, an intent, a budget or other day-scoped key (prefix/day/),
-//     a state or an election key.
+//     says a token is dead), presence (prefix/replica/) and what WeChat
+//     pushes to a platform's event URL, which reaches any replica
+//     (prefix/platform-events/: tickets, codes, authorizer states; see
+//     platform.go). It cannot write a record, an intent, a budget or other
+//     day-scoped key (prefix/day/), a state or an election key.
 //
 // Only records hold credentials, and a sidecar serves them, so reading the
 // rest costs nothing. deploy/etcd-roles.sh is the same set for etcdctl.
@@ -58,6 +60,7 @@ func Roles(prefix string) []Role {
 			{Prefix: prefix + "/", Type: read},
 			{Prefix: k.Reports(), Type: readWrite},
 			{Prefix: k.Replicas(), Type: readWrite},
+			{Prefix: k.PlatformEvents(), Type: readWrite},
 		}},
 	}
 }

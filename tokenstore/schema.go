@@ -14,6 +14,7 @@
 //	P/report/<cred>/<seq>   Report, "the credential of seq failed"
 //	P/state/<cred>          State, the leader's view (errors, schedule)
 //	P/replica/<node>        Presence, leased
+//	P/platform-events/<platform>/...  what a platform's event URL received (platform.go)
 //
 // A credential name <cred> is "<app>/token" or "<app>/<ticket type>".
 package tokenstore

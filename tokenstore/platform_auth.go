@@ -1,0 +1,170 @@
+package tokenstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// AuthCode is an authorization code pushed with an authorized or
+// updateauthorized event, waiting for the leader's single exchange
+// (api_query_auth). It is sealed in etcd; String hides Code.
+type AuthCode struct {
+	Authorizer string    `json:"authorizer"`
+	Code       string    `json:"code"`
+	ExpiresAt  time.Time `json:"expires_at"`
+	InfoType   string    `json:"info_type"`
+	CreateTime time.Time `json:"create_time"` // the event's
+	Node       string    `json:"node"`        // the replica that received it
+}
+
+// String describes c without its code.
+func (c AuthCode) String() string {
+	return fmt.Sprintf("tokenstore.AuthCode{Authorizer:%s InfoType:%s ExpiresAt:%s}", c.Authorizer, c.InfoType, c.ExpiresAt.Format(time.RFC3339))
+}
+
+// GoString is String.
+func (c AuthCode) GoString() string { return c.String() }
+
+// PutCode stores an authorization code at once, if it is not stored yet:
+// a push repeated by WeChat, or delivered to two replicas, changes
+// nothing (created false).
+func (s *Store) PutCode(ctx context.Context, platform string, c AuthCode) (created bool, err error) {
+	sl := s.codec.sealing.Sealer
+	if sl == nil {
+		return false, ErrNoSealing
+	}
+	if c.Code == "" || !ValidAuthorizer(c.Authorizer) {
+		return false, errors.New("tokenstore: code without a value or a valid authorizer appid")
+	}
+	key := s.keys.PlatformCode(platform, c.Authorizer, c.Code)
+	plain, err := json.Marshal(c)
+	if err != nil {
+		return false, err
+	}
+	sealed, err := sl.Seal(plain, []byte(key))
+	if err != nil {
+		return false, fmt.Errorf("seal code of %s/%s: %w", platform, c.Authorizer, err)
+	}
+	resp, err := s.c.Txn(ctx).
+		If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
+		Then(clientv3.OpPut(key, string(sealed))).
+		Commit()
+	if err != nil {
+		return false, fmt.Errorf("store code of %s/%s: %w", platform, c.Authorizer, err)
+	}
+	return resp.Succeeded, nil
+}
+
+// Codes returns platform's stored authorization codes. A value that does
+// not open is skipped and counted in unreadable.
+func (s *Store) Codes(ctx context.Context, platform string) (codes []AuthCode, unreadable int, err error) {
+	sl := s.codec.sealing.Sealer
+	if sl == nil {
+		return nil, 0, ErrNoSealing
+	}
+	resp, err := s.c.Get(ctx, s.keys.PlatformCodes(platform), clientv3.WithPrefix())
+	if err != nil {
+		return nil, 0, fmt.Errorf("read codes of %s: %w", platform, err)
+	}
+	for _, kv := range resp.Kvs {
+		plain, err := sl.Open(kv.Value, kv.Key)
+		var c AuthCode
+		if err != nil || json.Unmarshal(plain, &c) != nil || s.keys.PlatformCode(platform, c.Authorizer, c.Code) != string(kv.Key) {
+			unreadable++
+			continue
+		}
+		codes = append(codes, c)
+	}
+	return codes, unreadable, nil
+}
+
+// States of an authorizer.
+const (
+	AuthorizerAuthorized   = "authorized"
+	AuthorizerUnauthorized = "unauthorized"
+)
+
+// AuthorizerState is what the events say of an authorizer: the state of
+// the newest event (by CreateTime) and when it was made. It holds no
+// secret and is plain JSON.
+type AuthorizerState struct {
+	AppID string    `json:"appid"`
+	State string    `json:"state"` // AuthorizerAuthorized or AuthorizerUnauthorized
+	At    time.Time `json:"at"`    // the event's CreateTime
+	Node  string    `json:"node"`  // the replica that received it
+}
+
+// newerState reports whether in should replace cur: a later event wins;
+// of two in the same second, unauthorized wins (it stops refreshes; a
+// real re-authorization pushes again).
+func newerState(cur, in AuthorizerState) bool {
+	switch {
+	case in.At.After(cur.At):
+		return true
+	case in.At.Equal(cur.At):
+		return in.State == AuthorizerUnauthorized && cur.State != AuthorizerUnauthorized
+	}
+	return false
+}
+
+// PutAuthorizerState records st if it is newer than the stored state, by
+// compare-and-swap, so that events handled out of order by several
+// replicas leave the newest.
+func (s *Store) PutAuthorizerState(ctx context.Context, platform string, st AuthorizerState) (stored bool, err error) {
+	if !ValidAuthorizer(st.AppID) || (st.State != AuthorizerAuthorized && st.State != AuthorizerUnauthorized) {
+		return false, errors.New("tokenstore: authorizer state without appid or with an unknown state")
+	}
+	key := s.keys.PlatformAuthorizer(platform, st.AppID)
+	val, err := json.Marshal(st)
+	if err != nil {
+		return false, err
+	}
+	resp, err := s.c.Get(ctx, key)
+	if err != nil {
+		return false, fmt.Errorf("read authorizer %s/%s: %w", platform, st.AppID, err)
+	}
+	kvs := resp.Kvs
+	for {
+		rev := int64(0)
+		if len(kvs) > 0 {
+			rev = kvs[0].ModRevision
+			var cur AuthorizerState
+			if json.Unmarshal(kvs[0].Value, &cur) == nil && !newerState(cur, st) {
+				return false, nil
+			}
+		}
+		txn, err := s.c.Txn(ctx).
+			If(clientv3.Compare(clientv3.ModRevision(key), "=", rev)).
+			Then(clientv3.OpPut(key, string(val))).
+			Else(clientv3.OpGet(key)).
+			Commit()
+		if err != nil {
+			return false, fmt.Errorf("store authorizer %s/%s: %w", platform, st.AppID, err)
+		}
+		if txn.Succeeded {
+			return true, nil
+		}
+		kvs = txn.Responses[0].GetResponseRange().Kvs
+	}
+}
+
+// Authorizer returns the stored state of an authorizer; ok is false if
+// there is none.
+func (s *Store) Authorizer(ctx context.Context, platform, appID string) (st AuthorizerState, ok bool, err error) {
+	resp, err := s.c.Get(ctx, s.keys.PlatformAuthorizer(platform, appID))
+	if err != nil {
+		return AuthorizerState{}, false, fmt.Errorf("read authorizer %s/%s: %w", platform, appID, err)
+	}
+	if len(resp.Kvs) == 0 {
+		return AuthorizerState{}, false, nil
+	}
+	if err := json.Unmarshal(resp.Kvs[0].Value, &st); err != nil {
+		return AuthorizerState{}, false, fmt.Errorf("authorizer %s/%s: malformed state", platform, appID)
+	}
+	return st, true, nil
+}
