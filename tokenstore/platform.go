@@ -115,39 +115,59 @@ func (s *Store) PutTicket(ctx context.Context, platform string, t wxcrypt.Ticket
 	if err != nil {
 		return false, time.Time{}, err
 	}
+	var standing time.Time
+	put, err := s.putIfNewer(ctx, key, string(val), func(cur []byte) bool {
+		var c storedTicket
+		// A value that does not decode, or dated beyond the skew, is
+		// replaced: it is not a ticket this cluster stored.
+		if json.Unmarshal(cur, &c) != nil || c.CreateTime <= 0 || !time.Unix(c.CreateTime, 0).Before(now.Add(TicketSkew)) {
+			return false
+		}
+		// The stored value stands in for the ticket in force; only its
+		// time matters to NewerTicket.
+		in := wxcrypt.Ticket{Value: "stored", CreateTime: time.Unix(c.CreateTime, 0)}
+		standing = in.CreateTime
+		return !wxcrypt.NewerTicket(in, t)
+	})
+	switch {
+	case err != nil:
+		return false, time.Time{}, fmt.Errorf("store ticket of %s: %w", platform, err)
+	case !put:
+		return false, standing, nil
+	}
+	return true, t.CreateTime, nil
+}
+
+// putIfNewer puts val at key by compare-and-swap unless stands says the
+// value there (if any) stays: it reads the key, asks stands, and puts only
+// if the key has not changed since; another writer's change is judged
+// again. stored reports whether val was put.
+func (s *Store) putIfNewer(ctx context.Context, key, val string, stands func(cur []byte) bool) (stored bool, err error) {
 	resp, err := s.c.Get(ctx, key)
 	if err != nil {
-		return false, time.Time{}, fmt.Errorf("read ticket of %s: %w", platform, err)
+		return false, err
 	}
 	kvs := resp.Kvs
 	for {
 		rev := int64(0)
 		if len(kvs) > 0 {
 			rev = kvs[0].ModRevision
-			var cur storedTicket
-			// A value that does not decode, or dated beyond the skew, is
-			// replaced: it is not a ticket this cluster stored.
-			if json.Unmarshal(kvs[0].Value, &cur) == nil && cur.CreateTime > 0 && time.Unix(cur.CreateTime, 0).Before(now.Add(TicketSkew)) {
-				// The stored value stands in for the ticket in force; only
-				// its time matters to NewerTicket.
-				in := wxcrypt.Ticket{Value: "stored", CreateTime: time.Unix(cur.CreateTime, 0)}
-				if !wxcrypt.NewerTicket(in, t) {
-					return false, in.CreateTime, nil
-				}
+			if stands(kvs[0].Value) {
+				return false, nil
 			}
 		}
 		txn, err := s.c.Txn(ctx).
 			If(clientv3.Compare(clientv3.ModRevision(key), "=", rev)).
-			Then(clientv3.OpPut(key, string(val))).
+			Then(clientv3.OpPut(key, val)).
 			Else(clientv3.OpGet(key)).
 			Commit()
 		if err != nil {
-			return false, time.Time{}, fmt.Errorf("store ticket of %s: %w", platform, err)
+			return false, err
 		}
 		if txn.Succeeded {
-			return true, t.CreateTime, nil
+			return true, nil
 		}
-		kvs = txn.Responses[0].GetResponseRange().Kvs // another replica wrote first: compare again
+		kvs = txn.Responses[0].GetResponseRange().Kvs // another replica wrote first: judge again
 	}
 }
 

@@ -124,33 +124,14 @@ func (s *Store) PutAuthorizerState(ctx context.Context, platform string, st Auth
 	if err != nil {
 		return false, err
 	}
-	resp, err := s.c.Get(ctx, key)
+	stored, err = s.putIfNewer(ctx, key, string(val), func(cur []byte) bool {
+		var c AuthorizerState
+		return json.Unmarshal(cur, &c) == nil && !newerState(c, st)
+	})
 	if err != nil {
-		return false, fmt.Errorf("read authorizer %s/%s: %w", platform, st.AppID, err)
+		return false, fmt.Errorf("store authorizer %s/%s: %w", platform, st.AppID, err)
 	}
-	kvs := resp.Kvs
-	for {
-		rev := int64(0)
-		if len(kvs) > 0 {
-			rev = kvs[0].ModRevision
-			var cur AuthorizerState
-			if json.Unmarshal(kvs[0].Value, &cur) == nil && !newerState(cur, st) {
-				return false, nil
-			}
-		}
-		txn, err := s.c.Txn(ctx).
-			If(clientv3.Compare(clientv3.ModRevision(key), "=", rev)).
-			Then(clientv3.OpPut(key, string(val))).
-			Else(clientv3.OpGet(key)).
-			Commit()
-		if err != nil {
-			return false, fmt.Errorf("store authorizer %s/%s: %w", platform, st.AppID, err)
-		}
-		if txn.Succeeded {
-			return true, nil
-		}
-		kvs = txn.Responses[0].GetResponseRange().Kvs
-	}
+	return stored, nil
 }
 
 // Authorizer returns the stored state of an authorizer; ok is false if

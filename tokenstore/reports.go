@@ -56,6 +56,15 @@ func (s *Store) RejectReport(ctx context.Context, f Fence, r Report) error {
 // WaitRejected blocks until the report on cred's seq is marked rejected
 // after revision rev (nil), or ctx ends, or the watch fails (its error).
 func (s *Store) WaitRejected(ctx context.Context, cred string, seq uint64, rev int64) error {
+	return s.waitReport(ctx, cred, seq, rev, func(ev *clientv3.Event) bool {
+		var r Report
+		return ev.Type == clientv3.EventTypePut && json.Unmarshal(ev.Kv.Value, &r) == nil && r.Rejected
+	})
+}
+
+// waitReport watches the report on cred's seq from after revision rev
+// until an event satisfies done (nil), ctx ends or the watch fails.
+func (s *Store) waitReport(ctx context.Context, cred string, seq uint64, rev int64, done func(*clientv3.Event) bool) error {
 	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
 	defer cancel()
 	for wr := range s.c.Watch(wctx, s.keys.Report(cred, seq), clientv3.WithRev(rev+1)) {
@@ -63,8 +72,7 @@ func (s *Store) WaitRejected(ctx context.Context, cred string, seq uint64, rev i
 			return err
 		}
 		for _, ev := range wr.Events {
-			var r Report
-			if ev.Type == clientv3.EventTypePut && json.Unmarshal(ev.Kv.Value, &r) == nil && r.Rejected {
+			if done(ev) {
 				return nil
 			}
 		}
@@ -130,17 +138,5 @@ func (s *Store) WatchReports(ctx context.Context, fn func(cred string, seq uint6
 // WaitReportGone blocks until the report on cred's seq is deleted after
 // revision rev, or ctx ends.
 func (s *Store) WaitReportGone(ctx context.Context, cred string, seq uint64, rev int64) error {
-	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
-	defer cancel()
-	for wr := range s.c.Watch(wctx, s.keys.Report(cred, seq), clientv3.WithRev(rev+1)) {
-		if err := wr.Err(); err != nil {
-			return err
-		}
-		for _, ev := range wr.Events {
-			if ev.Type == clientv3.EventTypeDelete {
-				return nil
-			}
-		}
-	}
-	return ctx.Err()
+	return s.waitReport(ctx, cred, seq, rev, func(ev *clientv3.Event) bool { return ev.Type == clientv3.EventTypeDelete })
 }
