@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -148,4 +149,75 @@ func (s *Store) Authorizer(ctx context.Context, platform, appID string) (st Auth
 		return AuthorizerState{}, false, fmt.Errorf("authorizer %s/%s: malformed state", platform, appID)
 	}
 	return st, true, nil
+}
+
+// StoredCode is an authorization code with its etcd key and mod revision.
+type StoredCode struct {
+	AuthCode
+	Key string
+	Rev int64
+}
+
+// AuthorizerCodes returns the codes stored for one authorizer, oldest
+// event first. A value that does not open is skipped and counted in
+// unreadable.
+func (s *Store) AuthorizerCodes(ctx context.Context, platform, appID string) (codes []StoredCode, unreadable int, err error) {
+	sl := s.codec.sealing.Sealer
+	if sl == nil {
+		return nil, 0, ErrNoSealing
+	}
+	resp, err := s.c.Get(ctx, s.keys.PlatformCodes(platform)+appID+"/", clientv3.WithPrefix())
+	if err != nil {
+		return nil, 0, fmt.Errorf("read codes of %s/%s: %w", platform, appID, err)
+	}
+	for _, kv := range resp.Kvs {
+		plain, err := sl.Open(kv.Value, kv.Key)
+		var c AuthCode
+		if err != nil || json.Unmarshal(plain, &c) != nil || s.keys.PlatformCode(platform, c.Authorizer, c.Code) != string(kv.Key) {
+			unreadable++
+			continue
+		}
+		codes = append(codes, StoredCode{AuthCode: c, Key: string(kv.Key), Rev: kv.ModRevision})
+	}
+	slices.SortFunc(codes, func(a, b StoredCode) int { return a.CreateTime.Compare(b.CreateTime) })
+	return codes, unreadable, nil
+}
+
+// BeginExchange is BeginFetch for the exchange of an authorization code
+// (api_query_auth): the same transaction deletes the code, so that it is
+// claimed by this intent and never exchanged again, whoever leads next and
+// whatever becomes of the call (a successor of a leader that died
+// mid-exchange recovers the refresh token through
+// api_get_authorizer_list instead).
+func (s *Store) BeginExchange(ctx context.Context, f Fence, snap Snapshot, in Intent, code StoredCode) (int64, error) {
+	return s.beginFetch(ctx, f, snap, in, 0,
+		[]clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(code.Key), "=", code.Rev)},
+		[]clientv3.Op{clientv3.OpDelete(code.Key)})
+}
+
+// DropCode deletes a code that will not be exchanged (expired, or
+// superseded by a newer one), fenced by f.
+func (s *Store) DropCode(ctx context.Context, f Fence, code StoredCode) error {
+	_, err := s.c.Txn(ctx).If(f.Cmp(), clientv3.Compare(clientv3.ModRevision(code.Key), "=", code.Rev)).
+		Then(clientv3.OpDelete(code.Key)).Commit()
+	if err != nil {
+		return fmt.Errorf("drop code of %s: %w", code.Authorizer, err)
+	}
+	return nil
+}
+
+// AuthorizerStates returns every stored authorizer state of platform.
+func (s *Store) AuthorizerStates(ctx context.Context, platform string) ([]AuthorizerState, error) {
+	resp, err := s.c.Get(ctx, s.keys.Platform(platform)+"authorizer/", clientv3.WithPrefix())
+	if err != nil {
+		return nil, fmt.Errorf("read authorizers of %s: %w", platform, err)
+	}
+	out := make([]AuthorizerState, 0, len(resp.Kvs))
+	for _, kv := range resp.Kvs {
+		var st AuthorizerState
+		if json.Unmarshal(kv.Value, &st) == nil && ValidAuthorizer(st.AppID) {
+			out = append(out, st)
+		}
+	}
+	return out, nil
 }

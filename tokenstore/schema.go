@@ -15,8 +15,12 @@
 //	P/state/<cred>          State, the leader's view (errors, schedule)
 //	P/replica/<node>        Presence, leased
 //	P/platform-events/<platform>/...  what a platform's event URL received (platform.go)
+//	P/refresh/<cred>        an authorizer's refresh token, sealed (platform_refresh.go)
+//	P/authorizer-info/<platform>/<appid>  an authorizer's scopes (platform_refresh.go)
 //
-// A credential name <cred> is "<app>/token" or "<app>/<ticket type>".
+// A credential name <cred> is "<app>/token" or "<app>/<ticket type>", or
+// for an Open Platform third-party platform "<platform>/component" and
+// "<platform>/authorizer/<appid>".
 package tokenstore
 
 import (
@@ -41,6 +45,10 @@ type Record struct {
 	// PublishedAt is when the leader wrote the record to etcd, on its
 	// clock (Store.Publish sets it); replicas measure propagation with it.
 	PublishedAt time.Time `json:"published_at,omitzero"`
+	// Revoked marks the record of an Open Platform authorizer that
+	// unauthorized the platform: it holds no value, and its reads answer
+	// that the authorizer is gone.
+	Revoked bool `json:"revoked,omitempty"`
 }
 
 // Usable reports whether r may be handed out at now: it must expire more

@@ -150,6 +150,12 @@ func (s Snapshot) Seq() uint64 {
 // snapshot's revisions. The budget key lives on the day's lease (DayTTL). limit <= 0 means no budget. It returns the intent's
 // mod revision, ErrBudget when the budget is used up, or ErrFenced.
 func (s *Store) BeginFetch(ctx context.Context, f Fence, snap Snapshot, in Intent, limit int) (int64, error) {
+	return s.beginFetch(ctx, f, snap, in, limit, nil, nil)
+}
+
+// beginFetch is BeginFetch with more conditions and operations in the
+// same transaction (a claimed authorization code, see ClaimCode).
+func (s *Store) beginFetch(ctx context.Context, f Fence, snap Snapshot, in Intent, limit int, cmps []clientv3.Cmp, ops []clientv3.Op) (int64, error) {
 	b := snap.Budget
 	if limit > 0 && b.Count >= limit {
 		return 0, ErrBudget
@@ -165,17 +171,17 @@ func (s *Store) BeginFetch(ctx context.Context, f Fence, snap Snapshot, in Inten
 	bJSON, _ := json.Marshal(b)
 	var resp *clientv3.TxnResponse
 	err := s.withDayLease(ctx, snap.Day, func(lease clientv3.LeaseID) (err error) {
-		resp, err = s.c.Txn(ctx).If(
+		resp, err = s.c.Txn(ctx).If(append([]clientv3.Cmp{
 			f.Cmp(),
 			clientv3.Compare(clientv3.ModRevision(s.keys.Cred(snap.Cred)), "=", snap.RecordRev),
 			clientv3.Compare(clientv3.ModRevision(s.keys.Intent(snap.Cred)), "=", snap.IntentRev),
 			clientv3.Compare(clientv3.ModRevision(s.keys.Budget(snap.Cred, snap.Day)), "=", snap.BudgetRev),
 			s.ownerCmp(snap),
-		).Then(
+		}, cmps...)...).Then(append([]clientv3.Op{
 			clientv3.OpPut(s.keys.Intent(snap.Cred), string(inJSON)),
 			clientv3.OpPut(s.keys.Budget(snap.Cred, snap.Day), string(bJSON), clientv3.WithLease(lease)),
 			clientv3.OpDelete(s.keys.LegacyBudget(snap.Cred, snap.Day)),
-		).Commit()
+		}, ops...)...).Commit()
 		return err
 	})
 	if err != nil {
@@ -191,6 +197,12 @@ func (s *Store) BeginFetch(ctx context.Context, f Fence, snap Snapshot, in Inten
 // reports on every seq but rec's, fenced by f, the intent and the snapshot's record
 // revision. rec.Seq must be above the snapshot's.
 func (s *Store) Publish(ctx context.Context, f Fence, snap Snapshot, intentRev int64, rec Record) error {
+	return s.publish(ctx, f, snap, intentRev, rec, nil)
+}
+
+// publish is Publish with more operations in the same transaction (an
+// authorizer's refresh token, see PublishAuthorizer).
+func (s *Store) publish(ctx context.Context, f Fence, snap Snapshot, intentRev int64, rec Record, ops []clientv3.Op) error {
 	if rec.Seq <= snap.Seq() {
 		return fmt.Errorf("publish %s: seq %d not above %d", snap.Cred, rec.Seq, snap.Seq())
 	}
@@ -204,14 +216,14 @@ func (s *Store) Publish(ctx context.Context, f Fence, snap Snapshot, intentRev i
 		clientv3.Compare(clientv3.ModRevision(s.keys.Intent(snap.Cred)), "=", intentRev),
 		clientv3.Compare(clientv3.ModRevision(s.keys.Cred(snap.Cred)), "=", snap.RecordRev),
 		s.ownerCmp(snap),
-	).Then(
+	).Then(append([]clientv3.Op{
 		clientv3.OpPut(s.keys.Cred(snap.Cred), recJSON),
 		clientv3.OpDelete(s.keys.Intent(snap.Cred)),
 		clientv3.OpDelete(s.keys.Report(snap.Cred, 0), clientv3.WithRange(s.keys.Report(snap.Cred, rec.Seq))),
 		// No replica has served a seq above rec's: a report on one was
 		// not written through the API, and would otherwise stay.
 		clientv3.OpDelete(s.keys.Report(snap.Cred, rec.Seq+1), clientv3.WithRange(clientv3.GetPrefixRangeEnd(s.keys.CredReports(snap.Cred)))),
-	).Commit()
+	}, ops...)...).Commit()
 	if err != nil {
 		return fmt.Errorf("publish %s: %w", snap.Cred, err)
 	}
