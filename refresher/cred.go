@@ -28,6 +28,9 @@ type Cred struct {
 	// Token names the credential whose access token a ticket is fetched
 	// with; empty for tokens.
 	Token string
+	// Platform names the third-party platform of a component or
+	// authorizer credential; Component is its component appid.
+	Platform, Component string
 }
 
 // LogValue implements slog.LogValuer without the secret.

@@ -47,6 +47,20 @@ func (r *Refresher) failed(ctx context.Context, w worker, c Cred, t *term, snap 
 		r.log.Error("WeChat daily quota reached (45009): not fetching until the next China-time day", "cred", c.Name, "until", next)
 	case errors.As(err, &apiErr) && apiErr.HostSpecific():
 		return r.refused(ctx, w, c, apiErr, st)
+	case fetcher.IsTicketError(err):
+		// The ticket in force is refused: a newer push wakes the
+		// component token; ask WeChat for one meanwhile.
+		r.kickPushes(ctx, c)
+		next = now.Add(time.Minute)
+		r.log.Error("WeChat refuses the component_verify_ticket: waiting for a newer push", "cred", c.Name, "err", err)
+	case fetcher.IsAuthCodeError(err):
+		// The code is gone (claimed when its exchange began): refresh
+		// with the refresh token, or recover one, at once.
+		next = now.Add(time.Second)
+		r.log.Error("WeChat refuses the authorization code: recovering the authorizer's refresh token instead", "cred", c.Name, "err", err)
+	case fetcher.IsRefreshTokenInvalid(err):
+		next = now.Add(recoverEvery)
+		r.log.Error("WeChat rejects the authorizer's refresh token and api_get_authorizer_list has no other: the account must authorize again (or run wxtoken platform recover)", "cred", c.Name)
 	case class == fetcher.Permanent:
 		t.stopped = err.Error()
 		next = now.Add(24 * time.Hour)

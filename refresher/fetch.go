@@ -40,14 +40,11 @@ func outcomeOf(err error) outcome {
 // written the call and what follows no longer depend on ctx: a stop or a
 // lost term lets the call finish (bounded by FetchTimeout) and publishes
 // what it minted while the lease holds (the fence refuses a stale write).
-func (r *Refresher) fetch(ctx context.Context, w worker, c Cred, t *term, snap tokenstore.Snapshot, reason string, force bool) (time.Time, error) {
-	var access string
-	if c.Token != "" {
-		tok, ok := r.cfg.Cache.Get(c.Token)
-		if !ok || !tok.Usable(r.cfg.Now(), r.cfg.WindowMargin) {
-			return r.cfg.Now().Add(time.Second), nil // the token comes first
-		}
-		access = tok.Value
+func (r *Refresher) fetch(ctx context.Context, w worker, c Cred, t *term, snap tokenstore.Snapshot, p plan) (time.Time, error) {
+	reason, force := p.reason, p.force
+	in, wait := r.prepare(ctx, w, c, snap, p)
+	if !wait.IsZero() {
+		return wait, nil
 	}
 	if ctx.Err() != nil {
 		return time.Time{}, nil // stopping: no new call
@@ -61,13 +58,13 @@ func (r *Refresher) fetch(ctx context.Context, w worker, c Cred, t *term, snap t
 		return time.Time{}, fmt.Errorf("%s: %w", c.Name, election.ErrNotLeader)
 	}
 	start := r.cfg.Now()
-	in := tokenstore.Intent{Seq: snap.Seq() + 1, Node: r.cfg.Node, Started: start, Since: start, Reason: reason, Forced: force,
+	intent := tokenstore.Intent{Seq: snap.Seq() + 1, Node: r.cfg.Node, Started: start, Since: start, Reason: reason, Forced: force,
 		Foreign: reason == reasonDead && c.Token == "" && !r.cfg.Unsafe.NoForeign}
 	if snap.Intent != nil {
-		in.Since = snap.Intent.Earliest() // the earliest unfinished call still counts
+		intent.Since = snap.Intent.Earliest() // the earliest unfinished call still counts
 	}
 	bctx, bcancel := context.WithTimeout(ctx, r.cfg.FetchTimeout)
-	intentRev, err := r.begin(bctx, w, c, snap, in)
+	intentRev, err := r.begin(bctx, w, c, snap, intent, p.code)
 	bcancel()
 	switch {
 	case errors.Is(err, tokenstore.ErrBudget):
@@ -91,8 +88,9 @@ func (r *Refresher) fetch(ctx context.Context, w worker, c Cred, t *term, snap t
 	}
 	fctx, cancel := context.WithDeadline(base, start.Add(r.cfg.FetchTimeout))
 	defer cancel()
-	r.log.Info("fetching", "cred", c.Name, "reason", reason, "seq", in.Seq, "forced", force)
-	tok, err := r.call(fctx, c, access, force)
+	r.log.Info("fetching", "cred", c.Name, "reason", reason, "seq", intent.Seq, "forced", force)
+	m, err := r.call(fctx, w, c, in, force)
+	tok := m.tok
 	r.cfg.Metrics.fetch(c.Name, err)
 	if tok.Attempts > 1 && !r.cfg.Unsafe.SkipIntent {
 		// Only with Unsafe retries: the budget counts every WeChat call.
@@ -105,13 +103,14 @@ func (r *Refresher) fetch(ctx context.Context, w worker, c Cred, t *term, snap t
 	if err != nil {
 		return r.failed(base, w, c, t, snap, intentRev, err)
 	}
-	return r.publishMinted(base, w, c, t, snap, intentRev, start, tok)
+	return r.publishMinted(base, w, c, t, snap, intentRev, start, m)
 }
 
 // publishMinted publishes a token WeChat minted. A publish error that is
 // not a fence refusal is retried with the token in hand while the lease
 // holds: a minted token is never thrown away while it could be published.
-func (r *Refresher) publishMinted(ctx context.Context, w worker, c Cred, t *term, snap tokenstore.Snapshot, intentRev int64, start time.Time, tok fetcher.Token) (time.Time, error) {
+func (r *Refresher) publishMinted(ctx context.Context, w worker, c Cred, t *term, snap tokenstore.Snapshot, intentRev int64, start time.Time, m result) (time.Time, error) {
+	tok := m.tok
 	rec := tokenstore.Record{
 		Cred: c.Name, Value: tok.Value, Seq: snap.Seq() + 1, Node: r.cfg.Node,
 		// expires_in counts whole seconds: it may be up to 1 s optimistic.
@@ -129,7 +128,7 @@ func (r *Refresher) publishMinted(ctx context.Context, w worker, c Cred, t *term
 	pause := 100 * time.Millisecond
 	for {
 		pctx, cancel := context.WithTimeout(ctx, r.cfg.FetchTimeout)
-		err := r.publish(pctx, w, snap, intentRev, rec)
+		err := r.publish(pctx, w, snap, intentRev, rec, m.refresh)
 		cancel()
 		if err == nil {
 			break
@@ -149,36 +148,96 @@ func (r *Refresher) publishMinted(ctx context.Context, w worker, c Cred, t *term
 		pause = min(2*pause, 2*time.Second)
 	}
 	t.failures, t.intentRev = 0, 0
+	r.afterPublish(ctx, w, c, m)
 	r.cfg.Metrics.published(c.Name, rec)
 	r.log.Info("published", "cred", c.Name, "seq", rec.Seq, "expires_at", rec.ExpiresAt, "refresh_at", rec.RefreshAt)
 	r.putState(ctx, w.g, c, tokenstore.State{NextRefresh: rec.RefreshAt})
 	return rec.RefreshAt, nil
 }
 
-func (r *Refresher) begin(ctx context.Context, w worker, c Cred, snap tokenstore.Snapshot, in tokenstore.Intent) (int64, error) {
+// begin writes the fetch's intent; an authorization code's exchange claims
+// the code in the same transaction.
+func (r *Refresher) begin(ctx context.Context, w worker, c Cred, snap tokenstore.Snapshot, in tokenstore.Intent, code *tokenstore.StoredCode) (int64, error) {
 	if r.cfg.Unsafe.SkipIntent {
 		return 0, nil
+	}
+	if code != nil {
+		return r.cfg.Store.BeginExchange(ctx, w.g, snap, in, *code)
 	}
 	return r.cfg.Store.BeginFetch(ctx, w.g, snap, in, c.Budget)
 }
 
-func (r *Refresher) publish(ctx context.Context, w worker, snap tokenstore.Snapshot, intentRev int64, rec tokenstore.Record) error {
-	if r.cfg.Unsafe.SkipIntent {
+func (r *Refresher) publish(ctx context.Context, w worker, snap tokenstore.Snapshot, intentRev int64, rec tokenstore.Record, refresh *tokenstore.RefreshToken) error {
+	switch {
+	case r.cfg.Unsafe.SkipIntent:
 		return r.cfg.Store.PublishUnfenced(ctx, rec)
+	case refresh != nil:
+		return r.cfg.Store.PublishAuthorizer(ctx, w.g, snap, intentRev, rec, *refresh)
 	}
 	return r.cfg.Store.Publish(ctx, w.g, snap, intentRev, rec)
 }
 
+// plan is what a step decided to fetch, and why.
+type plan struct {
+	reason string
+	force  bool
+	code   *tokenstore.StoredCode // an authorizer's code to exchange
+}
+
+// input is what a call needs besides the credential: the access token a
+// ticket or authorizer call is made with, a platform's ticket, an
+// authorizer's code or refresh token.
+type input struct {
+	access  string
+	ticket  string
+	code    *tokenstore.StoredCode
+	refresh tokenstore.RefreshToken
+}
+
+// result is what a call returned: the token, and for an authorizer the
+// refresh token to publish with it and the scopes an exchange granted.
+type result struct {
+	tok     fetcher.Token
+	refresh *tokenstore.RefreshToken
+	info    *tokenstore.AuthorizerInfo
+}
+
+// prepare gathers a call's input. A zero wait means go on; otherwise the
+// credential cannot be fetched yet (its token, ticket or refresh token is
+// missing) and wait is when to look again.
+func (r *Refresher) prepare(ctx context.Context, w worker, c Cred, snap tokenstore.Snapshot, p plan) (in input, wait time.Time) {
+	if c.Token != "" {
+		tok, ok := r.cfg.Cache.Get(c.Token)
+		if !ok || !tok.Usable(r.cfg.Now(), r.cfg.WindowMargin) {
+			return in, r.cfg.Now().Add(time.Second) // the token comes first
+		}
+		in.access = tok.Value
+	}
+	switch c.Kind {
+	case KindComponent:
+		return r.prepareComponent(ctx, c, in)
+	case KindAuthorizer:
+		in.code = p.code
+		return r.prepareAuthorizer(ctx, w, c, in)
+	}
+	return in, time.Time{}
+}
+
 // call makes the WeChat call for c.
-func (r *Refresher) call(ctx context.Context, c Cred, access string, force bool) (fetcher.Token, error) {
+func (r *Refresher) call(ctx context.Context, w worker, c Cred, in input, force bool) (m result, err error) {
 	switch c.Kind {
 	case KindClassic:
-		return r.cfg.Fetcher.Classic(ctx, c.AppID, c.Secret)
+		m.tok, err = r.cfg.Fetcher.Classic(ctx, c.AppID, c.Secret)
 	case KindStable:
-		return r.cfg.Fetcher.Stable(ctx, c.AppID, c.Secret, force)
+		m.tok, err = r.cfg.Fetcher.Stable(ctx, c.AppID, c.Secret, force)
 	case KindWeCom:
-		return r.cfg.Fetcher.WeCom(ctx, c.AppID, c.Secret)
+		m.tok, err = r.cfg.Fetcher.WeCom(ctx, c.AppID, c.Secret)
+	case KindComponent:
+		m.tok, err = r.cfg.Platform.ComponentToken(ctx, c.AppID, c.Secret, in.ticket)
+	case KindAuthorizer:
+		return r.callAuthorizer(ctx, w, c, in)
 	default:
-		return r.cfg.Fetcher.Ticket(ctx, access, fetcher.TicketType(c.Kind))
+		m.tok, err = r.cfg.Fetcher.Ticket(ctx, in.access, fetcher.TicketType(c.Kind))
 	}
+	return m, err
 }

@@ -34,6 +34,7 @@ type credMetrics struct {
 	budgetRefusals, dangling uint64
 	ambiguous, rejected      uint64
 	foreign                  uint64
+	recovered                uint64         // refresh tokens from api_get_authorizer_list
 	refusals                 map[int]uint64 // by errcode
 	// The leader's gauges, cleared at the end of a term.
 	budgetToday, budgetLimit int
@@ -69,6 +70,7 @@ var (
 	descAmbiguous      = desc("wxtoken_ambiguous_calls_total", "WeChat calls given up without a complete answer.", "cred")
 	descRejected       = desc("wxtoken_reports_rejected_total", "Reports of a token that WeChat still accepted.", "cred")
 	descForeign        = desc("wxtoken_foreign_fetches_total", "Tokens killed by a fetch from outside the cluster.", "cred")
+	descRecovered      = desc("wxtoken_refresh_tokens_recovered_total", "Authorizer refresh tokens restored from api_get_authorizer_list (missing, unreadable or rejected with 61023).", "cred")
 )
 
 func desc(name, help string, labels ...string) *prometheus.Desc {
@@ -89,7 +91,7 @@ func NewMetrics() *Metrics {
 func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
 	m.leader.Describe(ch)
 	for _, d := range []*prometheus.Desc{descFetches, descBudgetToday, descBudgetLimit, descBudgetRefusals, descBlocked,
-		descRefused, descRefusals, descDangling, descAmbiguous, descRejected, descForeign} {
+		descRefused, descRefusals, descDangling, descAmbiguous, descRejected, descForeign, descRecovered} {
 		ch <- d
 	}
 }
@@ -116,6 +118,9 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 		counter(descAmbiguous, c.ambiguous, cred)
 		counter(descRejected, c.rejected, cred)
 		counter(descForeign, c.foreign, cred)
+		if c.recovered > 0 { // only authorizers recover: no series for the rest
+			counter(descRecovered, c.recovered, cred)
+		}
 		for code, v := range c.refusals {
 			counter(descRefusals, v, cred, strconv.Itoa(code))
 		}
@@ -306,3 +311,7 @@ func (m *Metrics) reportRejected(cred string) { m.update(cred, func(c *credMetri
 // foreignFetch counts a token of cred killed by a fetch from outside the
 // cluster.
 func (m *Metrics) foreignFetch(cred string) { m.update(cred, func(c *credMetrics) { c.foreign++ }) }
+
+// recovered counts a refresh token of cred restored from the authorizer
+// list.
+func (m *Metrics) recovered(cred string) { m.update(cred, func(c *credMetrics) { c.recovered++ }) }

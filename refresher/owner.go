@@ -134,7 +134,7 @@ func (r *Refresher) Delegate(ctx context.Context, fresh func() bool) {
 			s.remove(cred)
 			delete(revs, cred)
 		}
-		c, known := r.byName[cred]
+		c, known := r.cred(cred)
 		if _, ok := revs[cred]; ok || !known || o == nil || o.Node != r.cfg.Node {
 			return
 		}

@@ -45,7 +45,12 @@ type Config struct {
 	Cache   *tokenstore.Cache // the replica's cache: tickets read their token from it
 	Fetcher Fetcher
 	Creds   []Cred
-	Node    string
+	// Platforms are the Open Platform third-party platforms whose
+	// component token and authorizers the leader keeps; Platform makes
+	// their calls (required with Platforms).
+	Platforms []Platform
+	Platform  PlatformFetcher
+	Node      string
 	// Before is how long before expiry a token is refreshed; Jitter adds up
 	// to that much more, fixed per credential.
 	Before, Jitter time.Duration
@@ -103,6 +108,7 @@ type Refresher struct {
 	cfg    Config
 	log    *slog.Logger
 	byName map[string]*Cred // into cfg.Creds
+	plat   platforms
 	sem    chan struct{}
 
 	mu     sync.Mutex
@@ -146,6 +152,10 @@ func New(cfg Config) (*Refresher, error) {
 	if cfg.Metrics == nil {
 		cfg.Metrics = NewMetrics()
 	}
+	if len(cfg.Platforms) > 0 && cfg.Platform == nil {
+		return nil, errors.New("refresher: Platforms need a PlatformFetcher")
+	}
+	cfg.Creds = append(append([]Cred(nil), cfg.Creds...), platformCreds(cfg.Platforms)...)
 	r := &Refresher{
 		cfg:    cfg,
 		log:    cfg.Logger.With("component", "refresher", "node", cfg.Node),
@@ -153,6 +163,10 @@ func New(cfg Config) (*Refresher, error) {
 		sem:    make(chan struct{}, cfg.Concurrency),
 		scheds: map[*sched]struct{}{},
 		warned: map[string]bool{},
+		plat:   platforms{byName: map[string]Platform{}, creds: map[string]*Cred{}, kicked: map[string]time.Time{}},
+	}
+	for _, p := range cfg.Platforms {
+		r.plat.byName[p.Name] = p
 	}
 	for i := range r.cfg.Creds {
 		c := &r.cfg.Creds[i]
@@ -160,7 +174,7 @@ func New(cfg Config) (*Refresher, error) {
 			return nil, fmt.Errorf("refresher: duplicate credential %q", c.Name)
 		}
 		switch c.Kind {
-		case KindClassic, KindStable, KindWeCom:
+		case KindClassic, KindStable, KindWeCom, KindComponent:
 		case KindJSAPI, KindWXCard:
 			if c.Token == "" {
 				return nil, fmt.Errorf("refresher: ticket %q names no token", c.Name)
@@ -244,6 +258,15 @@ func (r *Refresher) Lead(ctx context.Context, g *election.Guard) error {
 			e.snap = &snap
 		}
 		s.add(e)
+	}
+	if len(r.plat.byName) > 0 {
+		pctx, pcancel := context.WithTimeout(ctx, r.cfg.FetchTimeout)
+		rev, err := r.startPlatforms(pctx, s, w)
+		pcancel()
+		if err != nil {
+			r.log.Warn("list the platforms' authorizers", "err", err)
+		}
+		wg.Go(func() { r.watchPlatforms(ctx, s, w, rev+1) })
 	}
 	if snaps != nil {
 		// Reports written while no step listened; the watch relays the

@@ -35,6 +35,9 @@ type entry struct {
 	// delegated credential assigned again while its step still ran.
 	next *entry
 	gone bool // removed: dropped when its step returns
+	// again makes a running entry step once more right after its step
+	// (see wakeNow).
+	again bool
 }
 
 // entryHeap orders entries by their next step.
@@ -158,6 +161,32 @@ func (s *sched) relay(cred string, seq uint64) bool {
 	return true
 }
 
+// has reports whether s steps cred.
+func (s *sched) has(cred string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.byCred[cred]
+	return ok && !e.gone
+}
+
+// wakeNow steps cred at once if it is queued, or right after its running
+// step: something it depends on changed (a ticket, a code, a state).
+func (s *sched) wakeNow(cred string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.byCred[cred]
+	if !ok || e.gone {
+		return
+	}
+	if e.idx < 0 {
+		e.again = true
+		return
+	}
+	e.at = s.r.cfg.Now()
+	heap.Fix(&s.heap, e.idx)
+	s.poke()
+}
+
 func (s *sched) poke() {
 	select {
 	case s.wake <- struct{}{}:
@@ -253,8 +282,8 @@ func (s *sched) runStep(e *entry) {
 		s.fail(err)
 	default:
 		e.at = next
-		if e.report != 0 {
-			e.at = s.r.cfg.Now()
+		if e.report != 0 || e.again {
+			e.at, e.again = s.r.cfg.Now(), false
 		}
 		heap.Push(&s.heap, e)
 	}

@@ -76,6 +76,14 @@ func (r *Refresher) step(ctx context.Context, w worker, c Cred, t *term, trig tr
 			}
 		}
 	}
+	var code *tokenstore.StoredCode
+	if c.Kind == KindAuthorizer {
+		var next time.Time
+		var done bool
+		if code, next, done = r.authorizerView(ctx, w, c, snap, now); done {
+			return next, nil
+		}
+	}
 	force := false
 	reason := ""
 	switch {
@@ -94,6 +102,8 @@ func (r *Refresher) step(ctx context.Context, w worker, c Cred, t *term, trig tr
 			return now.Add(rest), nil
 		}
 		reason = "unfinished fetch"
+	case code != nil:
+		reason = reasonCode
 	case trig.report:
 		var fetch bool
 		if reason, force, fetch = r.judgeReport(ctx, w, c, t, snap, trig, now); !fetch {
@@ -109,7 +119,7 @@ func (r *Refresher) step(ctx context.Context, w worker, c Cred, t *term, trig tr
 	default:
 		return snap.Record.RefreshAt, nil
 	}
-	return r.fetch(ctx, w, c, t, snap, reason, force)
+	return r.fetch(ctx, w, c, t, snap, plan{reason: reason, force: force, code: code})
 }
 
 // window is how long an unfinished fetch may still land at WeChat after it

@@ -57,9 +57,12 @@ func cacheApps(cfg *config.Config) []string {
 	if cfg.Election.Candidate {
 		return nil
 	}
-	apps := make([]string, 0, len(cfg.Apps))
+	apps := make([]string, 0, len(cfg.Apps)+len(cfg.Platforms))
 	for _, a := range cfg.Apps {
 		apps = append(apps, a.Name)
+	}
+	for _, p := range cfg.Platforms { // its component and authorizer tokens
+		apps = append(apps, p.Name)
 	}
 	return apps
 }

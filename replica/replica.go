@@ -178,6 +178,10 @@ func New(opts Options) (*Replica, error) {
 			creds = append(creds, refresher.Cred{Name: tokenstore.CredName(a.Name, t), App: a.Name, Kind: t, AppID: a.AppID, Budget: a.DailyBudget, Token: token})
 		}
 	}
+	plats := make([]refresher.Platform, 0, len(cfg.Platforms))
+	for _, p := range cfg.Platforms {
+		plats = append(plats, refresher.Platform{Name: p.Name, ComponentAppID: p.ComponentAppID, Secret: p.ComponentSecret.Reveal(), Budget: p.DailyBudget})
+	}
 	metrics := refresher.NewMetrics()
 	unopened := prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "wxtoken_records_unopened_total",
 		Help: "Records in etcd that failed to open (wrong key, forged, damaged) and were not served."},
@@ -187,6 +191,7 @@ func New(opts Options) (*Replica, error) {
 	}
 	r.refr, err = refresher.New(refresher.Config{
 		Store: r.store, Cache: r.cache, Fetcher: fetch, Creds: creds, Node: cfg.Node,
+		Platforms: plats, Platform: fc,
 		Before: cfg.Refresh.Before, Jitter: cfg.Refresh.Jitter, FetchTimeout: cfg.Refresh.FetchTimeout,
 		WindowMargin: cfg.Refresh.Margin, Overlap: cfg.Refresh.Overlap, Concurrency: cfg.Refresh.Concurrency,
 		Holdoff: cfg.Election.Holdoff, ReportInterval: cfg.Refresh.ReportInterval,

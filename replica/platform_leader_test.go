@@ -1,0 +1,128 @@
+package replica_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/wxtoken/wxtoken/fetcher/wechattest"
+	"github.com/wxtoken/wxtoken/seal"
+	"github.com/wxtoken/wxtoken/tokenstore"
+)
+
+// TestPlatformLeaderKeepsAuthorizers runs a platform against the
+// simulator end to end: a pushed ticket gives the component token; an
+// authorization's code is exchanged exactly once and its authorizer token
+// served; every refresh stores the refresh token WeChat rotated to, in the
+// same transaction as the token; a lost refresh token is recovered from
+// api_get_authorizer_list; an unauthorization revokes the authorizer.
+func TestPlatformLeaderKeepsAuthorizers(t *testing.T) {
+	// Tokens live 6 s and the overlap is 3 s: a refresh every 3 s.
+	e := newEnv(t, 1, wechattest.Config{TokenTTL: 6 * time.Second, Overlap: 3 * time.Second})
+	cfg := e.testConfig("plat-leader")
+	key := platformConfig(t, cfg)
+	r := e.start(cfg, nil)
+	if err := e.sim.AddPlatform(wechattest.Platform{AppID: platCompID, Secret: platSecret, Token: platToken,
+		EncodingAESKey: platAESKey, PushURL: r.URL() + "/v1/platforms/saas/events", TicketEvery: -1, RotateRefresh: 1}); err != nil {
+		t.Fatal(err)
+	}
+	ring, err := seal.NewRing(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := tokenstore.New(e.clus.Client(0), "/wxtoken")
+	store.SetSealing(tokenstore.Sealing{Sealer: ring})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+
+	if p, err := e.sim.PushTicket(ctx, platCompID); err != nil || !p.Accepted() {
+		t.Fatalf("push ticket: %v %d", err, p.Status)
+	}
+	comp, err := r.Cache().Wait(ctx, tokenstore.ComponentCred("saas"), 0)
+	if err != nil {
+		t.Fatalf("no component token: %v", err)
+	}
+	if !e.sim.Valid(comp.Value, time.Now()) {
+		t.Fatal("the component token served is not valid at WeChat")
+	}
+
+	a, err := e.sim.Authorize(ctx, platCompID, platAuthzID, wechattest.AuthorizeOptions{FuncInfo: []int{1, 15}})
+	if err != nil || !a.Push.Accepted() {
+		t.Fatalf("authorize: %v (push %d)", err, a.Push.Status)
+	}
+	cred := tokenstore.AuthorizerCred("saas", platAuthzID)
+	first, err := r.Cache().Wait(ctx, cred, 0)
+	if err != nil {
+		t.Fatalf("no authorizer token: %v", err)
+	}
+	if !e.sim.Valid(first.Value, time.Now()) {
+		t.Fatal("the authorizer token served is not valid at WeChat")
+	}
+	if n := e.sim.Exchanges(a.Code); n != 1 {
+		t.Fatalf("code exchanged %d times, want 1", n)
+	}
+	storedRefresh := func() tokenstore.RefreshToken {
+		t.Helper()
+		rt, ok, err := store.RefreshToken(ctx, cred)
+		if err != nil || !ok {
+			t.Fatalf("refresh token of %s: ok %v, %v", cred, ok, err)
+		}
+		return rt
+	}
+	if rt := storedRefresh(); rt.Value != e.sim.RefreshToken(platCompID, platAuthzID) || rt.Source != tokenstore.RefreshFromQueryAuth {
+		t.Fatalf("stored refresh token after the exchange: %v, not WeChat's newest", rt)
+	}
+
+	// Two refreshes, each rotating the refresh token (RotateRefresh 1):
+	// what is stored is always what WeChat will take next.
+	rec := first
+	for range 2 {
+		if rec, err = r.Cache().Wait(ctx, cred, rec.Seq); err != nil {
+			t.Fatalf("no refresh: %v", err)
+		}
+		if !e.sim.Valid(rec.Value, time.Now()) {
+			t.Fatal("a refreshed authorizer token is not valid")
+		}
+		if rt := storedRefresh(); rt.Value != e.sim.RefreshToken(platCompID, platAuthzID) {
+			t.Fatalf("after refresh seq %d the stored refresh token is not WeChat's newest (%v)", rec.Seq, rt)
+		}
+	}
+
+	// The refresh token is lost (deleted by hand): the next refresh takes
+	// it from api_get_authorizer_list.
+	if _, err := e.clus.Client(0).Delete(ctx, store.Keys().Refresh(cred)); err != nil {
+		t.Fatal(err)
+	}
+	if rec, err = r.Cache().Wait(ctx, cred, rec.Seq); err != nil {
+		t.Fatalf("no refresh after the refresh token was lost: %v", err)
+	}
+	if !e.sim.Valid(rec.Value, time.Now()) {
+		t.Fatal("the token refreshed with a recovered refresh token is not valid")
+	}
+	if rt := storedRefresh(); rt.Value != e.sim.RefreshToken(platCompID, platAuthzID) {
+		t.Fatalf("after recovery the stored refresh token is not WeChat's newest (%v)", rt)
+	}
+	if n := e.sim.Exchanges(a.Code); n != 1 {
+		t.Fatalf("code exchanged %d times, want 1", n)
+	}
+
+	// The account unauthorizes the platform: its record is revoked, the
+	// refresh token deleted.
+	if p, err := e.sim.Unauthorize(ctx, platCompID, platAuthzID); err != nil || !p.Accepted() {
+		t.Fatalf("unauthorize: %v %d", err, p.Status)
+	}
+	for {
+		if rec, err = r.Cache().Wait(ctx, cred, rec.Seq); err != nil {
+			t.Fatalf("not revoked: %v", err)
+		}
+		if rec.Revoked {
+			break
+		}
+	}
+	if _, ok, _ := store.RefreshToken(ctx, cred); ok {
+		t.Fatal("a revoked authorizer's refresh token is still stored")
+	}
+	if max := e.sim.MaxInFlight(wechattest.KindAuthorizer, platAuthzID); max > 1 {
+		t.Fatalf("%d authorizer calls in flight at once", max)
+	}
+}
