@@ -13,9 +13,13 @@ import (
 // reasonCode is the reason of an authorization code's exchange.
 const reasonCode = "authorization code"
 
-// recoverEvery is how long an authorizer without a usable refresh token
-// waits before it looks in api_get_authorizer_list again.
-const recoverEvery = 10 * time.Minute
+// recoverEvery, in fetch timeouts, is how long an authorizer without a
+// usable refresh token waits before it looks in api_get_authorizer_list
+// again: 10 minutes at the default fetch timeout of 30 s.
+const recoverEvery = 20
+
+// recoverWait is recoverEvery as a duration.
+func (r *Refresher) recoverWait() time.Duration { return recoverEvery * r.cfg.FetchTimeout }
 
 // authorizerView reads what the platform's event URL stored of an
 // authorizer and decides before the usual schedule: an unauthorized
@@ -91,8 +95,8 @@ func (r *Refresher) prepareAuthorizer(ctx context.Context, w worker, c Cred, in 
 			msg = "no valid refresh token, and api_get_authorizer_list failed: " + err.Error()
 		}
 		r.log.Error("authorizer cannot be refreshed", "cred", c.Name, "why", msg)
-		r.putState(ctx, w.g, c, tokenstore.State{LastError: msg, NextRefresh: now.Add(recoverEvery)})
-		return in, now.Add(recoverEvery)
+		r.putState(ctx, w.g, c, tokenstore.State{LastError: msg, NextRefresh: now.Add(r.recoverWait())})
+		return in, now.Add(r.recoverWait())
 	}
 	nrt := tokenstore.RefreshToken{Value: found, Source: tokenstore.RefreshFromRecover, UpdatedAt: now}
 	if err := r.cfg.Store.PutRefreshToken(ctx, w.g, c.Name, nrt, rt.Rev); err != nil {

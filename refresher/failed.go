@@ -59,7 +59,7 @@ func (r *Refresher) failed(ctx context.Context, w worker, c Cred, t *term, snap 
 		next = now.Add(time.Second)
 		r.log.Error("WeChat refuses the authorization code: recovering the authorizer's refresh token instead", "cred", c.Name, "err", err)
 	case fetcher.IsRefreshTokenInvalid(err):
-		next = now.Add(recoverEvery)
+		next = now.Add(r.recoverWait())
 		r.log.Error("WeChat rejects the authorizer's refresh token and api_get_authorizer_list has no other: the account must authorize again (or run wxtoken platform recover)", "cred", c.Name)
 	case class == fetcher.Permanent:
 		t.stopped = err.Error()

@@ -192,7 +192,7 @@ func (r *Refresher) kickPushes(ctx context.Context, c Cred) {
 	now := r.cfg.Now()
 	r.plat.mu.Lock()
 	last := r.plat.kicked[p.Name]
-	if !last.IsZero() && now.Sub(last) < kickEvery {
+	if !last.IsZero() && now.Sub(last) < kickEvery*r.cfg.FetchTimeout {
 		r.plat.mu.Unlock()
 		return
 	}
@@ -207,6 +207,7 @@ func (r *Refresher) kickPushes(ctx context.Context, c Cred) {
 	r.log.Warn("no usable component_verify_ticket: asked WeChat to push one again (api_start_push_ticket)", "platform", p.Name)
 }
 
-// kickEvery is the least time between two api_start_push_ticket calls of
-// one platform.
-const kickEvery = 10 * time.Minute
+// kickEvery, in fetch timeouts, is the least time between two
+// api_start_push_ticket calls of one platform: 10 minutes (WeChat's push
+// interval) at the default fetch timeout of 30 s, scaled with it.
+const kickEvery = 20
