@@ -51,8 +51,10 @@ func (c *Cache) runIntents(ctx context.Context) {
 
 // watchIntents lists the intents under prefixes in one transaction (one
 // revision; intents are few: one per fetch in flight), then watches each
-// prefix until one watch fails.
+// prefix until one watch fails or the probe finds the cache's watches
+// stopped (cachebeat.go). The watches share a gRPC stream of their own.
 func (c *Cache) watchIntents(ctx context.Context, prefixes []string) error {
+	stalled := c.reopened()
 	base := c.keys.Intents()
 	ops := make([]clientv3.Op, len(prefixes))
 	for i, p := range prefixes {
@@ -84,26 +86,29 @@ func (c *Cache) watchIntents(ctx context.Context, prefixes []string) error {
 		}
 		return true
 	})
+	w := clientv3.NewWatcher(c.c)
+	defer w.Close()
 	wctx, wcancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
 	defer wcancel()
 	errc := make(chan error, len(prefixes))
 	var wg sync.WaitGroup
 	for _, p := range prefixes {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errc <- c.watchIntentPrefix(wctx, p, resp.Header.Revision)
-		}()
+		wg.Go(func() { errc <- c.watchIntentPrefix(wctx, w, p, resp.Header.Revision) })
 	}
-	err = <-errc
+	select {
+	case err = <-errc:
+	case <-stalled:
+		err = errStalled
+	}
 	wcancel()
 	wg.Wait()
 	return err
 }
 
-func (c *Cache) watchIntentPrefix(ctx context.Context, prefix string, rev int64) error {
+func (c *Cache) watchIntentPrefix(ctx context.Context, w clientv3.Watcher, prefix string, rev int64) error {
 	base := c.keys.Intents()
-	for wr := range c.c.Watch(ctx, prefix, clientv3.WithPrefix(), clientv3.WithRev(rev+1)) {
+	opts := append(c.span(prefix, true), clientv3.WithRev(rev+1))
+	for wr := range w.Watch(ctx, prefix, opts...) {
 		if err := wr.Err(); err != nil {
 			return err
 		}

@@ -224,10 +224,6 @@ func (k Keys) States() string { return k.Prefix + "/state/" }
 // State is the key of a credential's leader state.
 func (k Keys) State(cred string) string { return k.States() + cred }
 
-// Probe is a key that is never written: replicas read it to learn that
-// etcd answers quorum reads.
-func (k Keys) Probe() string { return k.Prefix + "/probe" }
-
 // Beat is the leader's heartbeat key, written every probe interval of a
 // term (Store.Beat). Every cache watches it and its readiness probe reads
 // it, so that a watch that stopped delivering without an error shows.
