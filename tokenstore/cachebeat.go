@@ -20,8 +20,8 @@ import (
 // probe saw that the watch still has not delivered at the next probe means
 // the watch has stopped: the cache turns not synced (it serves only
 // inside keep-until, as when cut off from etcd) and opens its watches
-// again. No beat, or a beat that does not change (no leader), proves
-// nothing either way and changes nothing.
+// again (see span for how). No beat, or a beat that does not change (no
+// leader), proves nothing either way and changes nothing.
 
 // errStalled ends a watch that the probe found stopped.
 var errStalled = errors.New("watch stopped delivering: the leader's heartbeat did not arrive")
@@ -38,8 +38,7 @@ type stallCheck struct {
 	// pending is a beat revision the previous probe read and the watch
 	// had not delivered (0: none). Only the probe's goroutine uses it.
 	pending int64
-	// stalls counts the watches found stopped; it also picks the spelling
-	// of the next watches (span).
+	// stalls counts the watches found stopped.
 	stalls atomic.Int64
 
 	mu     sync.Mutex
@@ -104,17 +103,21 @@ func (c *Cache) checkBeat(seen int64) {
 }
 
 // span returns the options that watch key (a prefix if prefix is set),
-// spelled the way of the current stall count. The first spelling is the
-// plain one (WithPrefix, or the key alone), which every cache of a fleet
-// shares; after each stall the range end is spelled differently (the
-// same keys: no key the cache follows starts with 0xff after the prefix,
-// which UTF-8 never holds, or has a 0x00 after the beat key). etcd's gRPC
-// proxy merges watches by range, and its dead merged watch would take in
-// a watch opened again on the same range for as long as some other
-// client still holds it; a range spelled anew gets a merged watch of its
-// own, opened with the cache's own current token.
-func (c *Cache) span(key string, prefix bool) []clientv3.OpOption {
-	n := int(c.stall.stalls.Load() % spellings)
+// its range end spelled the n-th way (modulo spellings), all of them the
+// same keys: no key the cache follows has a 0xff byte right after the
+// prefix (UTF-8 never holds one) or anything after the beat key. The
+// first spelling is the plain one (WithPrefix, or the key alone), which
+// every cache of a fleet shares at start; each time a cache opens its
+// watches again (after an error or a stall) it spells them the next way.
+// Why: etcd's gRPC proxy merges watches by range, and a dead merged
+// watch takes in every watch later opened on the same range, for as long
+// as some other client still holds it (it even absorbs a live merged
+// watch of that range). A range spelled anew gets a merged watch of its
+// own, opened with the cache's current token; the fleet, whose watches
+// all end together when the proxy's upstream fails, moves on together
+// and is merged again.
+func span(key string, prefix bool, n int) []clientv3.OpOption {
+	n %= spellings
 	switch {
 	case n == 0 && prefix:
 		return []clientv3.OpOption{clientv3.WithPrefix()}
@@ -129,8 +132,8 @@ func (c *Cache) span(key string, prefix bool) []clientv3.OpOption {
 
 // watchBeat notes every beat put after rev until ctx ends or the watch
 // fails; created is called once the watch is established.
-func (c *Cache) watchBeat(ctx context.Context, w clientv3.Watcher, rev int64, created func()) error {
-	opts := append(c.span(c.keys.Beat(), false), clientv3.WithRev(rev+1), clientv3.WithCreatedNotify())
+func (c *Cache) watchBeat(ctx context.Context, w clientv3.Watcher, rev int64, spelling int, created func()) error {
+	opts := append(span(c.keys.Beat(), false, spelling), clientv3.WithRev(rev+1), clientv3.WithCreatedNotify())
 	for wr := range w.Watch(ctx, c.keys.Beat(), opts...) {
 		if err := wr.Err(); err != nil {
 			return err

@@ -54,8 +54,12 @@ func (c *Cache) Run(ctx context.Context) error {
 	bo.InitialInterval = 100 * time.Millisecond
 	bo.MaxInterval = 2 * time.Second
 	bo.MaxElapsedTime = 0
+	spelling := 0 // see span
 	for ctx.Err() == nil {
-		err := c.listAndWatch(ctx, bo)
+		opened, err := c.listAndWatch(ctx, bo, spelling)
+		if opened {
+			spelling++
+		}
 		c.watching.Store(false)
 		if ctx.Err() != nil {
 			break
@@ -70,15 +74,17 @@ func (c *Cache) Run(ctx context.Context) error {
 }
 
 // listAndWatch lists the records at one revision, then watches each
-// prefix and the leader's heartbeat from the next one, until one watch
-// fails or the probe finds them stopped. The watches share a gRPC stream
-// of their own, opened anew each time with the client's current token.
-func (c *Cache) listAndWatch(ctx context.Context, bo backoff.BackOff) error {
+// prefix and the leader's heartbeat from the next one, their ranges
+// spelled the given way (see span), until one watch fails or the probe
+// finds them stopped. The watches share a gRPC stream of their own,
+// opened anew each time with the client's current token. opened reports
+// whether the watches were opened.
+func (c *Cache) listAndWatch(ctx context.Context, bo backoff.BackOff, spelling int) (opened bool, err error) {
 	stalled := c.reopened()
 	prefixes := c.prefixes(c.keys.Creds())
 	rev, err := c.list(ctx, prefixes)
 	if err != nil {
-		return err
+		return false, err
 	}
 	c.noteRev(rev)
 	c.noteBeat(rev)
@@ -99,9 +105,9 @@ func (c *Cache) listAndWatch(ctx context.Context, bo backoff.BackOff) error {
 	}
 	var wg sync.WaitGroup
 	for _, p := range prefixes {
-		wg.Go(func() { errc <- c.watch(wctx, w, p, rev, onCreated) })
+		wg.Go(func() { errc <- c.watch(wctx, w, p, rev, spelling, onCreated) })
 	}
-	wg.Go(func() { errc <- c.watchBeat(wctx, w, rev, onCreated) })
+	wg.Go(func() { errc <- c.watchBeat(wctx, w, rev, spelling, onCreated) })
 	select {
 	case err = <-errc:
 	case <-stalled:
@@ -110,7 +116,7 @@ func (c *Cache) listAndWatch(ctx context.Context, bo backoff.BackOff) error {
 	c.watching.Store(false)
 	cancel()
 	wg.Wait()
-	return err
+	return true, err
 }
 
 // list applies every record under prefixes as of one revision, which it
@@ -198,8 +204,8 @@ func (c *Cache) applyList(kvs []*mvccpb.KeyValue) {
 
 // watch applies the records put under prefix after rev until ctx ends or
 // the watch fails; created is called once the watch is established.
-func (c *Cache) watch(ctx context.Context, w clientv3.Watcher, prefix string, rev int64, created func()) error {
-	opts := append(c.span(prefix, true), clientv3.WithRev(rev+1), clientv3.WithCreatedNotify())
+func (c *Cache) watch(ctx context.Context, w clientv3.Watcher, prefix string, rev int64, spelling int, created func()) error {
+	opts := append(span(prefix, true, spelling), clientv3.WithRev(rev+1), clientv3.WithCreatedNotify())
 	for wr := range w.Watch(ctx, prefix, opts...) {
 		if err := wr.Err(); err != nil {
 			if errors.Is(err, rpctypes.ErrCompacted) {

@@ -36,10 +36,14 @@ func (c *Cache) runIntents(ctx context.Context) {
 	if len(prefixes) == 0 {
 		return
 	}
+	spelling := 0 // see span
 	for ctx.Err() == nil {
-		err := c.watchIntents(ctx, prefixes)
+		opened, err := c.watchIntents(ctx, prefixes, spelling)
 		if ctx.Err() != nil {
 			return
+		}
+		if opened {
+			spelling++
 		}
 		c.log.Debug("intent watch interrupted, re-listing", "err", err)
 		select {
@@ -51,9 +55,11 @@ func (c *Cache) runIntents(ctx context.Context) {
 
 // watchIntents lists the intents under prefixes in one transaction (one
 // revision; intents are few: one per fetch in flight), then watches each
-// prefix until one watch fails or the probe finds the cache's watches
-// stopped (cachebeat.go). The watches share a gRPC stream of their own.
-func (c *Cache) watchIntents(ctx context.Context, prefixes []string) error {
+// prefix, its range spelled the given way (see span), until one watch
+// fails or the probe finds the cache's watches stopped (cachebeat.go).
+// The watches share a gRPC stream of their own. opened reports whether
+// the watches were opened.
+func (c *Cache) watchIntents(ctx context.Context, prefixes []string, spelling int) (opened bool, err error) {
 	stalled := c.reopened()
 	base := c.keys.Intents()
 	ops := make([]clientv3.Op, len(prefixes))
@@ -64,7 +70,7 @@ func (c *Cache) watchIntents(ctx context.Context, prefixes []string) error {
 	resp, err := c.c.Txn(lctx).Then(ops...).Commit()
 	cancel()
 	if err != nil {
-		return err
+		return false, err
 	}
 	seen := map[string]bool{}
 	for _, r := range resp.Responses {
@@ -93,7 +99,7 @@ func (c *Cache) watchIntents(ctx context.Context, prefixes []string) error {
 	errc := make(chan error, len(prefixes))
 	var wg sync.WaitGroup
 	for _, p := range prefixes {
-		wg.Go(func() { errc <- c.watchIntentPrefix(wctx, w, p, resp.Header.Revision) })
+		wg.Go(func() { errc <- c.watchIntentPrefix(wctx, w, p, resp.Header.Revision, spelling) })
 	}
 	select {
 	case err = <-errc:
@@ -102,12 +108,12 @@ func (c *Cache) watchIntents(ctx context.Context, prefixes []string) error {
 	}
 	wcancel()
 	wg.Wait()
-	return err
+	return true, err
 }
 
-func (c *Cache) watchIntentPrefix(ctx context.Context, w clientv3.Watcher, prefix string, rev int64) error {
+func (c *Cache) watchIntentPrefix(ctx context.Context, w clientv3.Watcher, prefix string, rev int64, spelling int) error {
 	base := c.keys.Intents()
-	opts := append(c.span(prefix, true), clientv3.WithRev(rev+1))
+	opts := append(span(prefix, true, spelling), clientv3.WithRev(rev+1))
 	for wr := range w.Watch(ctx, prefix, opts...) {
 		if err := wr.Err(); err != nil {
 			return err
