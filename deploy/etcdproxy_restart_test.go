@@ -57,8 +57,16 @@ func TestEtcdProxyFleetAfterMemberRestart(t *testing.T) {
 		}
 		return true
 	}
-	if !eventually(ctx, 30*time.Second, func() bool { return has(first.Seq) }) {
-		t.Fatal("the fleet does not serve the first token")
+	synced := func(seq uint64) bool {
+		for _, c := range fleet {
+			if !c.Synced() {
+				return false
+			}
+		}
+		return has(seq)
+	}
+	if !eventually(ctx, 30*time.Second, func() bool { return synced(first.Seq) }) {
+		t.Fatal("the fleet does not serve the first token, synced")
 	}
 	dump := func() {
 		for i, c := range fleet {
@@ -78,14 +86,6 @@ func TestEtcdProxyFleetAfterMemberRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	leaderHad := time.Now()
-	synced := func(seq uint64) bool {
-		for _, c := range fleet {
-			if !c.Synced() {
-				return false
-			}
-		}
-		return has(seq)
-	}
 	if !eventually(ctx, 30*time.Second, func() bool { return synced(next.Seq) }) {
 		dump()
 		t.Fatalf("after the member's restart, the fleet behind the proxy did not get seq %d and turn synced within 30 s", next.Seq)
