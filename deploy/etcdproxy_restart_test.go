@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
+
 	"github.com/wxtoken/wxtoken/fetcher/wechattest"
 	"github.com/wxtoken/wxtoken/tokenstore"
 )
@@ -34,7 +36,10 @@ func TestEtcdProxyFleetAfterMemberRestart(t *testing.T) {
 	}
 	// The fleet: a serve-only sidecar replica (its cache follows its app
 	// alone, one watch per app), bare caches that follow everything and
-	// bare caches that follow the app alone.
+	// bare caches that follow the app alone. The client of one of them
+	// holds a watch of its own too (as a replica's client does for other
+	// parts), which keeps the client's first watch stream, and its auth
+	// token, in use.
 	sidecar := runReplica(t, e.replicaConfig(t, "sidecar", e.proxy, false, sim.URL))
 	fleet := []*tokenstore.Cache{sidecar.Cache()}
 	for i := range 5 {
@@ -42,12 +47,22 @@ func TestEtcdProxyFleetAfterMemberRestart(t *testing.T) {
 		if i >= 3 {
 			apps = []string{"demo"}
 		}
-		c := tokenstore.NewCache(tokenstore.CacheConfig{Client: e.client(t, e.proxy, "replica", tokenstore.RoleSidecar, e.sidecarPW), Prefix: proxyPrefix, Apps: apps})
+		cl := e.client(t, e.proxy, "replica", tokenstore.RoleSidecar, e.sidecarPW)
+		c := tokenstore.NewCache(tokenstore.CacheConfig{Client: cl, Prefix: proxyPrefix, Apps: apps})
 		fleet = append(fleet, c)
 		cctx, ccancel := context.WithCancel(ctx)
 		done := make(chan struct{})
 		go func() { defer close(done); _ = c.Run(cctx) }()
 		t.Cleanup(func() { ccancel(); <-done })
+		if i == 0 {
+			other := make(chan struct{})
+			go func() {
+				defer close(other)
+				for range cl.Watch(clientv3.WithRequireLeader(cctx), tokenstore.Keys{Prefix: proxyPrefix}.Replicas(), clientv3.WithPrefix()) {
+				}
+			}()
+			t.Cleanup(func() { ccancel(); <-other })
+		}
 	}
 	has := func(seq uint64) bool {
 		for _, c := range fleet {
