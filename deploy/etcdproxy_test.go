@@ -12,6 +12,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/wxtoken/wxtoken/fetcher/wechattest"
+	"github.com/wxtoken/wxtoken/internal/testpki"
 	"github.com/wxtoken/wxtoken/replica"
 	"github.com/wxtoken/wxtoken/tokenstore"
 )
@@ -26,7 +27,7 @@ const (
 // auth on (as in docker-compose.yml), and `etcd grpc-proxy start` in front
 // of it with TLS on both sides (as in docker-compose.fleet.yml).
 type etcdWithProxy struct {
-	pki        *testPKI
+	dir        string // ca.crt, NAME.crt and NAME.key as deploy/gen-certs.sh lays them out; password files
 	bin        string
 	memberArgs []string
 	stopMember func()
@@ -37,43 +38,48 @@ type etcdWithProxy struct {
 	sidecarPW  string
 }
 
+// path is the path of the file name in e.dir.
+func (e *etcdWithProxy) path(name string) string { return filepath.Join(e.dir, name) }
+
 func startEtcdWithProxy(t *testing.T, ctx context.Context) *etcdWithProxy {
 	t.Helper()
 	bin := buildEtcd(t)
 	dir := t.TempDir()
-	p := newPKI(t, dir)
-	p.issue(t, "member", "etcd-member", true)
-	p.issue(t, "root", "root", false)
+	ca := testpki.New(t, "wxtoken test CA")
+	ca.Write(t, dir)
+	server := []testpki.Option{testpki.Server(), testpki.Client()} // on 127.0.0.1 and localhost
+	ca.Issue(t, "etcd-member", server...).Write(t, dir, "member")
+	ca.Issue(t, "root", testpki.Client()).Write(t, dir, "root")
 	// The proxy serves its clients with one certificate and shows etcd
 	// another, which must have no common name (etcd grpc-proxy refuses to
 	// start otherwise, etcd-io/etcd#11970): a common name would be an etcd
 	// user to etcd, and every request through the proxy without a token
 	// would run as that user.
-	p.issue(t, "proxy", "wxtoken-etcd-proxy", true)
-	p.issue(t, "proxy-client", "", false)
-	p.issue(t, "replica", "wxtoken-replica", false)
-	e := &etcdWithProxy{pki: p, bin: bin,
+	ca.Issue(t, "wxtoken-etcd-proxy", server...).Write(t, dir, "proxy")
+	ca.Issue(t, "", testpki.Client()).Write(t, dir, "proxy-client")
+	ca.Issue(t, "wxtoken-replica", testpki.Client()).Write(t, dir, "replica")
+	e := &etcdWithProxy{dir: dir, bin: bin,
 		member:     fmt.Sprintf("https://127.0.0.1:%d", freePort(t)),
 		metrics:    fmt.Sprintf("http://127.0.0.1:%d", freePort(t)),
 		proxy:      fmt.Sprintf("127.0.0.1:%d", freePort(t)),
-		candidatPW: p.path("candidate.password"),
-		sidecarPW:  p.path("sidecar.password"),
+		candidatPW: filepath.Join(dir, "candidate.password"),
+		sidecarPW:  filepath.Join(dir, "sidecar.password"),
 	}
 	peer := fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
 	e.memberArgs = []string{"--name", "m1", "--data-dir", filepath.Join(dir, "m1"),
 		"--listen-client-urls", e.member, "--advertise-client-urls", e.member,
 		"--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer, "--initial-cluster", "m1=" + peer,
 		"--listen-metrics-urls", e.metrics,
-		"--cert-file", p.path("member.crt"), "--key-file", p.path("member.key"),
-		"--trusted-ca-file", p.path("ca.crt"), "--client-cert-auth",
+		"--cert-file", e.path("member.crt"), "--key-file", e.path("member.key"),
+		"--trusted-ca-file", e.path("ca.crt"), "--client-cert-auth",
 		"--log-level", "warn"}
 	root := e.startMember(t, ctx)
 	e.enableAuth(t, ctx, root)
 	startProcess(t, "grpc-proxy", bin, "grpc-proxy", "start",
 		"--endpoints", strings.TrimPrefix(e.member, "https://"),
-		"--cacert", p.path("ca.crt"), "--cert", p.path("proxy-client.crt"), "--key", p.path("proxy-client.key"),
+		"--cacert", e.path("ca.crt"), "--cert", e.path("proxy-client.crt"), "--key", e.path("proxy-client.key"),
 		"--listen-addr", e.proxy, "--advertise-client-url", e.proxy,
-		"--cert-file", p.path("proxy.crt"), "--key-file", p.path("proxy.key"), "--trusted-ca-file", p.path("ca.crt"),
+		"--cert-file", e.path("proxy.crt"), "--key-file", e.path("proxy.key"), "--trusted-ca-file", e.path("ca.crt"),
 		"--data-dir", filepath.Join(dir, "proxy"))
 	e.proxy = "https://" + e.proxy
 	sc := e.client(t, e.proxy, "replica", tokenstore.RoleSidecar, e.sidecarPW)

@@ -46,7 +46,7 @@ election: {ttl: 5s, candidate: %t}
 wechat: {base_url: %s, wecom_base_url: %s, insecure_http: true}
 apps:
   - {name: demo, kind: classic, appid: %s, secret: %s}
-`, node, t.TempDir(), endpoint, proxyPrefix, user, pw, e.pki.path("ca.crt"), e.pki.path("replica.crt"), e.pki.path("replica.key"),
+`, node, t.TempDir(), endpoint, proxyPrefix, user, pw, e.path("ca.crt"), e.path("replica.crt"), e.path("replica.key"),
 		candidate, simURL, simURL, proxyAppID, proxySecret)
 	cfg, err := config.Parse([]byte(yaml), t.TempDir(), func(string) (string, bool) { return "", false })
 	if err != nil {
@@ -139,7 +139,7 @@ func isDenied(err error) bool {
 // dialWithoutCert logs in to the proxy as the sidecar user, showing no
 // client certificate.
 func (e *etcdWithProxy) dialWithoutCert(ctx context.Context) error {
-	tc, err := (transport.TLSInfo{TrustedCAFile: e.pki.path("ca.crt")}).ClientConfig()
+	tc, err := (transport.TLSInfo{TrustedCAFile: e.path("ca.crt")}).ClientConfig()
 	if err != nil {
 		return err
 	}
@@ -161,9 +161,9 @@ func (e *etcdWithProxy) dialWithoutCert(ctx context.Context) error {
 // as user (none if empty) with the password in pwFile.
 func (e *etcdWithProxy) client(t *testing.T, endpoint, cert, user, pwFile string) *clientv3.Client {
 	t.Helper()
-	info := transport.TLSInfo{TrustedCAFile: e.pki.path("ca.crt")}
+	info := transport.TLSInfo{TrustedCAFile: e.path("ca.crt")}
 	if cert != "" {
-		info.CertFile, info.KeyFile = e.pki.path(cert+".crt"), e.pki.path(cert+".key")
+		info.CertFile, info.KeyFile = e.path(cert+".crt"), e.path(cert+".key")
 	}
 	tc, err := info.ClientConfig()
 	if err != nil {

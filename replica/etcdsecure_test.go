@@ -2,17 +2,8 @@ package replica_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
 	"net"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -23,103 +14,46 @@ import (
 	"go.etcd.io/etcd/server/v3/embed"
 
 	"github.com/wxtoken/wxtoken/config"
+	"github.com/wxtoken/wxtoken/internal/testpki"
 	"github.com/wxtoken/wxtoken/replica"
 	"github.com/wxtoken/wxtoken/tokenstore"
 )
 
-// pki is a certificate authority made for one test, writing PEM files
-// into its own directory.
-type etcdPKI struct {
-	dir  string
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-}
-
-func newEtcdPKI(t *testing.T, name string) *etcdPKI {
+// etcdCert issues a certificate of ca for cn, for both server and client
+// use, valid for hosts (DNS names or IPs), writes it into a new directory
+// and returns the paths of it and its key.
+func etcdCert(t *testing.T, ca *testpki.CA, cn string, hosts ...string) (crt, key string) {
 	t.Helper()
-	p := &etcdPKI{dir: t.TempDir()}
-	p.cert, p.key = p.make(t, name, &x509.Certificate{IsCA: true, BasicConstraintsValid: true,
-		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature})
-	return p
-}
-
-// CA is the path of the CA's certificate.
-func (p *etcdPKI) CA() string { return filepath.Join(p.dir, "ca.crt") }
-
-// issue makes a certificate for cn, valid for hosts (DNS names or IPs), for
-// both server and client use, and returns the paths of it and its key.
-func (p *etcdPKI) issue(t *testing.T, cn string, hosts ...string) (crt, key string) {
-	t.Helper()
-	tmpl := &x509.Certificate{KeyUsage: x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}}
-	for _, h := range hosts {
-		if ip := net.ParseIP(h); ip != nil {
-			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
-		} else {
-			tmpl.DNSNames = append(tmpl.DNSNames, h)
-		}
-	}
-	p.make(t, cn, tmpl)
-	return filepath.Join(p.dir, cn+".crt"), filepath.Join(p.dir, cn+".key")
-}
-
-// make fills in and signs tmpl (self-signed when p has no CA yet) and
-// writes <cn>.crt and <cn>.key (ca.crt and ca.key for the CA).
-func (p *etcdPKI) make(t *testing.T, cn string, tmpl *x509.Certificate) (*x509.Certificate, *ecdsa.PrivateKey) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
-	tmpl.SerialNumber, tmpl.Subject = serial, pkix.Name{CommonName: cn}
-	tmpl.NotBefore, tmpl.NotAfter = time.Now().Add(-time.Hour), time.Now().Add(24*time.Hour)
-	parent, signer, name := p.cert, p.key, cn
-	if parent == nil {
-		parent, signer, name = tmpl, key, "ca"
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &key.PublicKey, signer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	kder, _ := x509.MarshalECPrivateKey(key)
-	write := func(file, typ string, b []byte) {
-		if err := os.WriteFile(filepath.Join(p.dir, file), pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: b}), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	write(name+".crt", "CERTIFICATE", der)
-	write(name+".key", "EC PRIVATE KEY", kder)
-	return cert, key
+	return ca.Issue(t, cn, testpki.Server(), testpki.Client(), testpki.Hosts(hosts...)).Write(t, t.TempDir(), cn)
 }
 
 // secureEtcd is a real single-node etcd for one test: on TCP, with client
 // TLS and client certificates required when ca is set, and with auth
 // enabled (root, password rootPassword) when auth is true.
 type secureEtcd struct {
-	URL  string
-	ca   *etcdPKI
-	root *clientv3.Client // authenticated as root (or anonymous without auth)
+	URL    string
+	ca     *testpki.CA
+	caFile string           // ca's certificate, when ca is set
+	root   *clientv3.Client // authenticated as root (or anonymous without auth)
 }
 
 const rootPassword = "root-pw-8d1c"
 
-func startSecureEtcd(t *testing.T, ca *etcdPKI, auth bool) *secureEtcd {
+func startSecureEtcd(t *testing.T, ca *testpki.CA, auth bool) *secureEtcd {
 	t.Helper()
 	cfg := embed.NewConfig()
 	cfg.Name = "test"
 	cfg.Dir = t.TempDir()
 	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
 	cfg.BcryptCost = 4 // bcrypt.MinCost: the test authenticates often
-	scheme := "http"
+	scheme, caFile := "http", ""
 	if ca != nil {
-		scheme = "https"
+		scheme, caFile = "https", ca.Write(t, t.TempDir())
 		// Not 127.0.0.1: a replica dialing https://127.0.0.1 needs
 		// etcd.tls.server_name; the test's own clients dial localhost.
-		crt, key := ca.issue(t, "etcd-server", "etcd.test", "localhost")
+		crt, key := etcdCert(t, ca, "etcd-server", "etcd.test", "localhost")
 		cfg.ClientTLSInfo.CertFile, cfg.ClientTLSInfo.KeyFile = crt, key
-		cfg.ClientTLSInfo.TrustedCAFile, cfg.ClientTLSInfo.ClientCertAuth = ca.CA(), true
+		cfg.ClientTLSInfo.TrustedCAFile, cfg.ClientTLSInfo.ClientCertAuth = caFile, true
 	}
 	client := url.URL{Scheme: scheme, Host: freeAddr(t)}
 	peer := url.URL{Scheme: "http", Host: freeAddr(t)}
@@ -136,7 +70,7 @@ func startSecureEtcd(t *testing.T, ca *etcdPKI, auth bool) *secureEtcd {
 	case <-time.After(30 * time.Second):
 		t.Fatal("etcd not ready")
 	}
-	s := &secureEtcd{URL: client.String(), ca: ca}
+	s := &secureEtcd{URL: client.String(), ca: ca, caFile: caFile}
 	s.root = s.client(t, "", "")
 	if auth {
 		ctx := tctx(t)
@@ -161,8 +95,8 @@ func (s *secureEtcd) client(t *testing.T, user, password string) *clientv3.Clien
 	cfg := clientv3.Config{Endpoints: []string{strings.Replace(s.URL, "127.0.0.1", "localhost", 1)}, Username: user, Password: password,
 		DialTimeout: 5 * time.Second, Logger: zap.NewNop()}
 	if s.ca != nil {
-		crt, key := s.ca.issue(t, "client-"+user, "client")
-		tc, err := config.EtcdTLS{CAFile: s.ca.CA(), CertFile: crt, KeyFile: key}.ClientConfig()
+		crt, key := etcdCert(t, s.ca, "client-"+user, "client")
+		tc, err := config.EtcdTLS{CAFile: s.caFile, CertFile: crt, KeyFile: key}.ClientConfig()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -221,7 +155,7 @@ func bareConfig(node, endpoint string) *config.Config {
 // certificate and server name of etcd.tls and with its user; a wrong or
 // missing piece stops the start, and no error shows the password.
 func TestEtcdTLSAndAuth(t *testing.T) {
-	ca, other := newEtcdPKI(t, "ca"), newEtcdPKI(t, "other-ca")
+	ca, other := testpki.New(t, "ca"), testpki.New(t, "other-ca")
 	etcd := startSecureEtcd(t, ca, true)
 	if err := tokenstore.ApplyRoles(tctx(t), etcd.root, tokenstore.Roles("/wxtoken")); err != nil {
 		t.Fatal(err)
@@ -229,9 +163,10 @@ func TestEtcdTLSAndAuth(t *testing.T) {
 	const password = "cand-pw-SECRETVALUE"
 	etcd.addUser(t, "cand", password, tokenstore.RoleCandidate)
 	etcd.addUser(t, "nobody", password, "")
-	crt, key := ca.issue(t, "replica", "replica")
-	otherCrt, otherKey := other.issue(t, "replica", "replica")
-	good := config.EtcdTLS{CAFile: ca.CA(), CertFile: crt, KeyFile: key, ServerName: "etcd.test"}
+	crt, key := etcdCert(t, ca, "replica", "replica")
+	otherCrt, otherKey := etcdCert(t, other, "replica", "replica")
+	otherCA := other.Write(t, t.TempDir())
+	good := config.EtcdTLS{CAFile: etcd.caFile, CertFile: crt, KeyFile: key, ServerName: "etcd.test"}
 
 	tests := []struct {
 		name    string
@@ -240,7 +175,7 @@ func TestEtcdTLSAndAuth(t *testing.T) {
 	}{
 		{"CA, client certificate, server name and user", func(*config.Etcd) {}, ""},
 		{"no server name (the certificate is for etcd.test)", func(e *config.Etcd) { e.TLS.ServerName = "" }, "etcd unreachable"},
-		{"another CA", func(e *config.Etcd) { e.TLS.CAFile = other.CA() }, "etcd unreachable"},
+		{"another CA", func(e *config.Etcd) { e.TLS.CAFile = otherCA }, "etcd unreachable"},
 		{"no client certificate", func(e *config.Etcd) { e.TLS.CertFile, e.TLS.KeyFile = "", "" }, "etcd unreachable"},
 		{"client certificate of another CA", func(e *config.Etcd) { e.TLS.CertFile, e.TLS.KeyFile = otherCrt, otherKey }, "etcd unreachable"},
 		{"wrong password", func(e *config.Etcd) { e.Password = config.NewSecret("wrong-SECRETVALUE") }, "authentication failed"},

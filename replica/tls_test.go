@@ -13,30 +13,28 @@ import (
 
 	"github.com/wxtoken/wxtoken/config"
 	"github.com/wxtoken/wxtoken/fetcher/wechattest"
+	"github.com/wxtoken/wxtoken/internal/testpki"
 	"github.com/wxtoken/wxtoken/replica"
 )
 
-// tlsFiles writes a server certificate (common name cn) and the CA's
-// certificate into dir and returns the TLS config naming them.
-func tlsFiles(t *testing.T, ca *pki, dir, cn string) config.TLS {
+// tlsFiles writes a server certificate (common name cn) as dir/tls.crt
+// and dir/tls.key, and the CA's certificate as dir/ca.crt, and returns the
+// TLS config naming them.
+func tlsFiles(t *testing.T, ca *testpki.CA, dir, cn string) config.TLS {
 	t.Helper()
-	files := config.TLS{CertFile: filepath.Join(dir, "tls.crt"), KeyFile: filepath.Join(dir, "tls.key"), ClientCAFile: filepath.Join(dir, "ca.crt")}
-	ca.writeServer(t, files.CertFile, files.KeyFile, cn)
-	if err := os.WriteFile(files.ClientCAFile, ca.pem, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return files
+	certFile, keyFile := ca.Issue(t, cn, testpki.Server()).Write(t, dir, "tls")
+	return config.TLS{CertFile: certFile, KeyFile: keyFile, ClientCAFile: ca.Write(t, dir)}
 }
 
-func tlsClient(ca *pki, certs ...tls.Certificate) *http.Client {
+func tlsClient(ca *testpki.CA, certs ...tls.Certificate) *http.Client {
 	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
-		TLSClientConfig: &tls.Config{RootCAs: ca.pool(), Certificates: certs}}}
+		TLSClientConfig: &tls.Config{RootCAs: ca.Pool(), Certificates: certs}}}
 }
 
 // servedCN is the common name of the certificate a new handshake gets.
-func servedCN(t *testing.T, addr string, ca *pki, cert tls.Certificate) string {
+func servedCN(t *testing.T, addr string, ca *testpki.CA, cert tls.Certificate) string {
 	t.Helper()
-	conn, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: ca.pool(), Certificates: []tls.Certificate{cert}})
+	conn, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: ca.Pool(), Certificates: []tls.Certificate{cert}})
 	if err != nil {
 		return "dial: " + err.Error()
 	}
@@ -49,7 +47,7 @@ func servedCN(t *testing.T, addr string, ca *pki, cert tls.Certificate) string {
 // and a bearer token still names one over the same connection.
 func TestAPIMutualTLS(t *testing.T) {
 	e := newEnv(t, 1, wechattest.Config{})
-	ca, other := newPKI(t, "wxtoken test CA"), newPKI(t, "another CA")
+	ca, other := testpki.New(t, "wxtoken test CA"), testpki.New(t, "another CA")
 	cfg := e.testConfig("r0")
 	cfg.TLS = tlsFiles(t, ca, t.TempDir(), "replica-one")
 	cfg.Clients = []config.Client{
@@ -60,8 +58,8 @@ func TestAPIMutualTLS(t *testing.T) {
 	if !strings.HasPrefix(r.URL(), "https://") {
 		t.Fatalf("URL: got %s, want https://", r.URL())
 	}
-	billing := tlsClient(ca, ca.client(t, "billing"))
-	stranger := tlsClient(ca, ca.client(t, "stranger"))
+	billing := tlsClient(ca, ca.Issue(t, "billing", testpki.Client()).TLSCertificate(t))
+	stranger := tlsClient(ca, ca.Issue(t, "stranger", testpki.Client()).TLSCertificate(t))
 	token := r.URL() + "/v1/apps/shop/token"
 	waitFor(t, 10*time.Second, "a token over mTLS", func() bool {
 		code, _, _ := call(t, billing, "GET", token, "", "", nil)
@@ -92,7 +90,7 @@ func TestAPIMutualTLS(t *testing.T) {
 		hc   *http.Client
 	}{
 		{"no client certificate", tlsClient(ca)},
-		{"certificate of another CA", tlsClient(ca, other.client(t, "billing"))},
+		{"certificate of another CA", tlsClient(ca, other.Issue(t, "billing", testpki.Client()).TLSCertificate(t))},
 	} {
 		if resp, err := tt.hc.Get(token); err == nil {
 			resp.Body.Close()
@@ -114,7 +112,7 @@ func TestAPITLSReload(t *testing.T) {
 	for _, how := range []string{"files change", "SIGHUP"} {
 		t.Run(how, func(t *testing.T) {
 			e := newEnv(t, 1, wechattest.Config{})
-			ca := newPKI(t, "wxtoken test CA")
+			ca := testpki.New(t, "wxtoken test CA")
 			dir := t.TempDir()
 			cfg := e.testConfig("r0")
 			cfg.TLS = tlsFiles(t, ca, dir, "replica-one")
@@ -130,12 +128,12 @@ func TestAPITLSReload(t *testing.T) {
 			}
 			e.options = func(o *replica.Options) { o.TLSReloadEvery = every }
 			r := e.start(cfg, nil)
-			cert := ca.client(t, "billing")
+			cert := ca.Issue(t, "billing", testpki.Client()).TLSCertificate(t)
 			waitFor(t, 10*time.Second, "the first certificate", func() bool { return servedCN(t, r.Addr(), ca, cert) == "replica-one" })
 
 			// A key that does not match the certificate: the old pair stays.
-			c2, _ := ca.issue(t, "broken", true)
-			if err := os.WriteFile(cfg.TLS.CertFile, c2, 0o644); err != nil {
+			broken := ca.Issue(t, "broken", testpki.Server())
+			if err := os.WriteFile(cfg.TLS.CertFile, broken.CertPEM, 0o644); err != nil {
 				t.Fatal(err)
 			}
 			if how == "SIGHUP" {
@@ -147,7 +145,7 @@ func TestAPITLSReload(t *testing.T) {
 			if got := servedCN(t, r.Addr(), ca, cert); got != "replica-one" {
 				t.Fatalf("after a broken pair: served %q, want replica-one", got)
 			}
-			ca.writeServer(t, cfg.TLS.CertFile, cfg.TLS.KeyFile, "replica-two")
+			ca.Issue(t, "replica-two", testpki.Server()).Write(t, dir, "tls") // over tlsFiles' pair
 			waitFor(t, 10*time.Second, "the new certificate", func() bool {
 				if how == "SIGHUP" {
 					syscall.Kill(os.Getpid(), syscall.SIGHUP)
@@ -162,7 +160,7 @@ func TestAPITLSReload(t *testing.T) {
 // naming the field.
 func TestAPITLSRefusals(t *testing.T) {
 	e := newEnv(t, 1, wechattest.Config{})
-	ca := newPKI(t, "wxtoken test CA")
+	ca := testpki.New(t, "wxtoken test CA")
 	dir := t.TempDir()
 	good := tlsFiles(t, ca, dir, "replica-one")
 	notPEM := filepath.Join(dir, "not.pem")

@@ -2,14 +2,7 @@ package main
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
-	"math/big"
 	"net"
 	"net/url"
 	"os"
@@ -23,41 +16,9 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/wxtoken/wxtoken/config"
+	"github.com/wxtoken/wxtoken/internal/testpki"
 	"github.com/wxtoken/wxtoken/tokenstore"
 )
-
-// certs writes a CA and certificates signed by it (ca.crt, NAME.crt,
-// NAME.key) into dir, one per common name, valid for localhost.
-func certs(t *testing.T, dir string, names ...string) {
-	t.Helper()
-	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	ca := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	der, err := x509.CreateCertificate(rand.Reader, ca, ca, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	write := func(name, typ string, b []byte) {
-		if err := os.WriteFile(filepath.Join(dir, name), pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: b}), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	write("ca.crt", "CERTIFICATE", der)
-	for i, name := range names {
-		key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		tmpl := &x509.Certificate{SerialNumber: big.NewInt(int64(i + 2)), Subject: pkix.Name{CommonName: name},
-			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), DNSNames: []string{"localhost"},
-			KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-		if err != nil {
-			t.Fatal(err)
-		}
-		kder, _ := x509.MarshalECPrivateKey(key)
-		write(name+".crt", "CERTIFICATE", der)
-		write(name+".key", "EC PRIVATE KEY", kder)
-	}
-}
 
 func freeAddr(t *testing.T) string {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -73,7 +34,13 @@ func freeAddr(t *testing.T) string {
 // root only through its certificate, users that log in with their role.
 func TestSetup(t *testing.T) {
 	dir := t.TempDir()
-	certs(t, dir, "server", "root", "replica", "stranger")
+	// A CA and, as NAME.crt and NAME.key, a certificate for each common
+	// name, for servers and clients, valid for localhost.
+	ca := testpki.New(t, "test CA")
+	ca.Write(t, dir)
+	for _, name := range []string{"server", "root", "replica", "stranger"} {
+		ca.Issue(t, name, testpki.Server(), testpki.Client(), testpki.Hosts("localhost")).Write(t, dir, name)
+	}
 	pw := filepath.Join(dir, "cand.password")
 	if err := os.WriteFile(pw, []byte("cand-pw\n"), 0o600); err != nil {
 		t.Fatal(err)
