@@ -168,4 +168,4 @@ func known(kind string) bool { return slices.Contains(AllKinds, kind) }
 // Protections are what a wxunsafe build of wxtoken can switch off with
 // --unsafe-off (see README.md, "Fault-injection suite"); the binary
 // checks the names.
-var Protections = []string{"intent", "isolation", "blind-retry", "drain", "recovery", "report-limit", "foreign", "short-scale"}
+var Protections = []string{"intent", "isolation", "blind-retry", "drain", "recovery", "report-limit", "foreign", "short-scale", "code-claim"}
