@@ -32,7 +32,20 @@ func (r *Refresher) authorizerView(ctx context.Context, w worker, c Cred, snap t
 		return nil, now.Add(time.Second), true
 	}
 	revoked := snap.Record != nil && snap.Record.Revoked
+	codes, unreadable, err := r.cfg.Store.AuthorizerCodes(ctx, c.Platform, c.AppID)
+	if err != nil {
+		r.log.Warn("read authorization codes", "cred", c.Name, "err", err)
+		return nil, now.Add(time.Second), true
+	}
+	if unreadable > 0 {
+		r.log.Warn("authorization codes that do not open are left alone", "cred", c.Name, "count", unreadable)
+	}
 	if known && st.State == tokenstore.AuthorizerUnauthorized {
+		for _, sc := range codes { // codes of before the unauthorization are useless
+			if !sc.CreateTime.After(st.At) {
+				r.dropCode(ctx, w, c, sc)
+			}
+		}
 		if revoked {
 			return nil, now.Add(24 * time.Hour), true // a new authorization wakes it
 		}
@@ -44,22 +57,12 @@ func (r *Refresher) authorizerView(ctx context.Context, w worker, c Cred, snap t
 		r.putState(ctx, w.g, c, tokenstore.State{Blocked: "unauthorized"})
 		return nil, now.Add(24 * time.Hour), true
 	}
-	codes, unreadable, err := r.cfg.Store.AuthorizerCodes(ctx, c.Platform, c.AppID)
-	if err != nil {
-		r.log.Warn("read authorization codes", "cred", c.Name, "err", err)
-		return nil, now.Add(time.Second), true
-	}
-	if unreadable > 0 {
-		r.log.Warn("authorization codes that do not open are left alone", "cred", c.Name, "count", unreadable)
-	}
 	for i := range codes {
 		sc := &codes[i]
 		if i < len(codes)-1 || !now.Before(sc.ExpiresAt) {
 			// A newer authorization replaces this one; an expired code
 			// cannot be exchanged.
-			if err := r.cfg.Store.DropCode(ctx, w.g, *sc); err != nil {
-				r.log.Warn("drop authorization code", "cred", c.Name, "err", err)
-			}
+			r.dropCode(ctx, w, c, *sc)
 			continue
 		}
 		return sc, time.Time{}, false
@@ -68,6 +71,12 @@ func (r *Refresher) authorizerView(ctx context.Context, w worker, c Cred, snap t
 		return nil, now.Add(24 * time.Hour), true // revoked, and no authorization since
 	}
 	return nil, time.Time{}, false
+}
+
+func (r *Refresher) dropCode(ctx context.Context, w worker, c Cred, sc tokenstore.StoredCode) {
+	if err := r.cfg.Store.DropCode(ctx, w.g, sc); err != nil {
+		r.log.Warn("drop authorization code", "cred", c.Name, "err", err)
+	}
 }
 
 // prepareAuthorizer finds the refresh token a refresh needs (an exchange

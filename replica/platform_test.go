@@ -145,15 +145,22 @@ func TestPlatformEventsEndToEnd(t *testing.T) {
 		}
 	}
 
-	// Authorization: the code is stored at once, once.
+	// Authorization: the code is stored at once, once, and the leader
+	// (this replica) exchanges it once, which deletes it.
 	clock.Advance(time.Second)
 	a, err := e.sim.Authorize(tctx(t), platCompID, platAuthzID, wechattest.AuthorizeOptions{})
 	if err != nil || !a.Push.Accepted() {
 		t.Fatalf("Authorize: %+v, %v", a.Push, err)
 	}
 	codes, bad, err := store.Codes(tctx(t), "saas")
-	if err != nil || bad != 0 || len(codes) != 1 || codes[0].Code != a.Code || codes[0].Authorizer != platAuthzID || !codes[0].ExpiresAt.Equal(a.ExpiresAt.Truncate(time.Second)) {
+	exchanged := e.sim.Exchanges(a.Code)
+	switch {
+	case err != nil || bad != 0 || len(codes) > 1:
 		t.Fatalf("codes = %v (%d unreadable), %v; want the pushed one", codes, bad, err)
+	case len(codes) == 0 && exchanged != 1:
+		t.Fatalf("the code is neither stored nor exchanged (%d exchanges)", exchanged)
+	case len(codes) == 1 && (codes[0].Code != a.Code || codes[0].Authorizer != platAuthzID || !codes[0].ExpiresAt.Equal(a.ExpiresAt.Truncate(time.Second))):
+		t.Fatalf("stored code %v is not the pushed one", codes[0])
 	}
 	if st, ok, err := store.Authorizer(tctx(t), "saas", platAuthzID); err != nil || !ok || st.State != tokenstore.AuthorizerAuthorized {
 		t.Errorf("authorizer state %+v, %v, %v; want authorized", st, ok, err)

@@ -50,13 +50,15 @@ func (e *LoadAllError) Unwrap() []error {
 // *LoadAllError naming the left-out ones. Any other error means nothing
 // was read.
 //
-// The reply holds every record, intent, owner and refusal and the day's
-// budgets in one message: about 500 bytes a credential (50 MB at 100,000),
-// within the client's default receive limit (math.MaxInt32).
+// The records, the bulk of it (about 400 bytes a credential sealed), are
+// read in pages of DefaultListPage at the transaction's revision, so that
+// no single reply holds them all (40 MB at 100,000: the leader's peak
+// memory at a term start); the intents, owners, refusals and the day's
+// budgets come in the transaction.
 func (s *Store) LoadAll(ctx context.Context, day string) (map[string]Snapshot, int64, error) {
 	k := s.keys
 	resp, err := s.c.Txn(ctx).Then(
-		clientv3.OpGet(k.Creds(), clientv3.WithPrefix()),
+		clientv3.OpGet(k.Creds(), clientv3.WithPrefix(), clientv3.WithCountOnly()),
 		clientv3.OpGet(k.Intents(), clientv3.WithPrefix()),
 		clientv3.OpGet(k.DayBudgets(day), clientv3.WithPrefix()),
 		clientv3.OpGet(k.Owners(), clientv3.WithPrefix()),
@@ -68,12 +70,12 @@ func (s *Store) LoadAll(ctx context.Context, day string) (map[string]Snapshot, i
 	}
 	rev := resp.Header.Revision
 	rangeOf := func(i int) []*mvccpb.KeyValue { return resp.Responses[i].GetResponseRange().Kvs }
-	out := make(map[string]Snapshot, len(rangeOf(0)))
+	out := make(map[string]Snapshot, resp.Responses[0].GetResponseRange().Count)
 	failed := map[string]error{}
 	// each calls fn with the snapshot of every key's credential under
 	// prefix and stores it back, unless fn fails.
-	each := func(i int, prefix string, fn func(sn *Snapshot, kv *mvccpb.KeyValue) error) {
-		for _, kv := range rangeOf(i) {
+	each := func(kvs []*mvccpb.KeyValue, prefix string, fn func(sn *Snapshot, kv *mvccpb.KeyValue) error) {
+		for _, kv := range kvs {
 			cred := string(kv.Key[len(prefix):])
 			sn, ok := out[cred]
 			if !ok {
@@ -86,12 +88,23 @@ func (s *Store) LoadAll(ctx context.Context, day string) (map[string]Snapshot, i
 			out[cred] = sn
 		}
 	}
-	each(0, k.Creds(), func(sn *Snapshot, kv *mvccpb.KeyValue) (err error) {
-		sn.Record, err = s.codec.decodeRecord(string(kv.Key), kv.Value)
-		sn.RecordRev = kv.ModRevision
-		return err
-	})
-	each(1, k.Intents(), func(sn *Snapshot, kv *mvccpb.KeyValue) error {
+	key, end := k.Creds(), clientv3.GetPrefixRangeEnd(k.Creds())
+	for {
+		page, err := s.c.Get(ctx, key, clientv3.WithRange(end), clientv3.WithRev(rev), clientv3.WithLimit(DefaultListPage))
+		if err != nil {
+			return nil, 0, fmt.Errorf("load all: records: %w", err)
+		}
+		each(page.Kvs, k.Creds(), func(sn *Snapshot, kv *mvccpb.KeyValue) (err error) {
+			sn.Record, err = s.codec.decodeRecord(string(kv.Key), kv.Value)
+			sn.RecordRev = kv.ModRevision
+			return err
+		})
+		if !page.More || len(page.Kvs) == 0 {
+			break
+		}
+		key = string(page.Kvs[len(page.Kvs)-1].Key) + "\x00"
+	}
+	each(rangeOf(1), k.Intents(), func(sn *Snapshot, kv *mvccpb.KeyValue) error {
 		sn.Intent, sn.IntentRev = new(Intent), kv.ModRevision
 		if err := json.Unmarshal(kv.Value, sn.Intent); err != nil {
 			return fmt.Errorf("intent: %w", err)
@@ -105,14 +118,14 @@ func (s *Store) LoadAll(ctx context.Context, day string) (map[string]Snapshot, i
 			return nil, 0, err
 		}
 	}
-	each(2, k.DayBudgets(day), func(sn *Snapshot, kv *mvccpb.KeyValue) error {
+	each(rangeOf(2), k.DayBudgets(day), func(sn *Snapshot, kv *mvccpb.KeyValue) error {
 		sn.Budget, sn.BudgetRev = Budget{}, kv.ModRevision
 		if err := json.Unmarshal(kv.Value, &sn.Budget); err != nil {
 			return fmt.Errorf("budget: %w", err)
 		}
 		return nil
 	})
-	each(3, k.Owners(), func(sn *Snapshot, kv *mvccpb.KeyValue) error {
+	each(rangeOf(3), k.Owners(), func(sn *Snapshot, kv *mvccpb.KeyValue) error {
 		sn.Owner, sn.OwnerRev = new(Owner), kv.ModRevision
 		if err := json.Unmarshal(kv.Value, sn.Owner); err != nil {
 			return fmt.Errorf("owner: %w", err)

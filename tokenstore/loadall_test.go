@@ -164,3 +164,42 @@ func BenchmarkLoadAll(b *testing.B) {
 		}
 	}
 }
+
+// TestLoadAllPagesRecords: more records than one page are all read, none
+// above the transaction's revision.
+func TestLoadAllPagesRecords(t *testing.T) {
+	clus := etcdtest.NewCluster(t, 1)
+	c := clus.Client(0)
+	s := tokenstore.New(c, "/w")
+	n := tokenstore.DefaultListPage + 7
+	errs := make(chan error, 8)
+	for w := range 8 {
+		go func() {
+			for i := w; i < n; i += 8 {
+				r := tokenstore.Record{Cred: fmt.Sprintf("app%05d/token", i), Value: "v", Seq: 1}
+				if _, err := c.Put(context.Background(), s.Keys().Cred(r.Cred), fmt.Sprintf(`{"cred":%q,"value":"v","seq":1}`, r.Cred)); err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range 8 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	snaps, rev, err := s.LoadAll(ctx(t), tokenstore.Day(time.Now()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(snaps) != n {
+		t.Fatalf("LoadAll read %d credentials, want %d", len(snaps), n)
+	}
+	for i := range n {
+		if sn := snaps[fmt.Sprintf("app%05d/token", i)]; sn.Record == nil || sn.RecordRev == 0 || sn.RecordRev > rev {
+			t.Fatalf("credential %d: %+v (rev %d)", i, sn, rev)
+		}
+	}
+}

@@ -166,8 +166,9 @@ func (s *Store) PublishAuthorizer(ctx context.Context, f Fence, snap Snapshot, i
 
 // Revoke publishes the tombstone of an authorizer that unauthorized the
 // platform (a Record with Revoked set and no value, seq above the
-// snapshot's) and deletes its refresh token and info, fenced by f and the
-// snapshot's record, intent and owner revisions.
+// snapshot's) and deletes its refresh token, info, intent and reports,
+// fenced by f and the snapshot's record, intent and owner revisions:
+// WeChat killed its tokens, so no unfinished call's window matters.
 func (s *Store) Revoke(ctx context.Context, f Fence, snap Snapshot, node string, now time.Time) error {
 	platform, appID, ok := ParseAuthorizerCred(snap.Cred)
 	if !ok {
@@ -185,6 +186,7 @@ func (s *Store) Revoke(ctx context.Context, f Fence, snap Snapshot, node string,
 		s.ownerCmp(snap),
 	).Then(
 		clientv3.OpPut(s.keys.Cred(snap.Cred), recJSON),
+		clientv3.OpDelete(s.keys.Intent(snap.Cred)),
 		clientv3.OpDelete(s.keys.Refresh(snap.Cred)),
 		clientv3.OpDelete(s.keys.AuthorizerInfo(platform, appID)),
 		clientv3.OpDelete(s.keys.CredReports(snap.Cred), clientv3.WithPrefix()),
