@@ -29,6 +29,9 @@ type Report struct {
 	// ExcusedDropped counts the rest.
 	Excused        []Violation `json:"excused,omitempty"`
 	ExcusedDropped int         `json:"excused_dropped,omitempty"`
+	// Platform summarizes a run with an Open Platform third-party
+	// platform; nil without one.
+	Platform *PlatformStats `json:"platform,omitempty"`
 }
 
 // AppStats is the availability of one app outside the faults that may
@@ -189,6 +192,14 @@ func (r Report) Table() string {
 	}
 	tw.Flush()
 	b.WriteByte('\n')
+
+	if p := r.Platform; p != nil {
+		fmt.Fprintf(&b, "platform: %d codes pushed, %d exchanged once, %d twice, %d never; %d refresh-token checks, %d lost; "+
+			"%d refreshes answered 61023, %d api_get_authorizer_list calls; at most %d call in flight per credential; "+
+			"%d pushes, %d with a wrong key (%d accepted); %d api_start_push_ticket calls\n\n",
+			p.Codes, p.Exchanged, p.Twice, p.Never, p.RefreshChecks, p.RefreshLost, p.Rejected, p.Listed, p.MaxInFlight,
+			p.Pushes, p.WrongKey, p.WrongKeyAccepted, p.StartPush)
+	}
 
 	tw = tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "CHECK\tRESULT\tGOT\tWANT")
