@@ -108,7 +108,9 @@ func (h *harness) ticketStop(ctx context.Context, s Step, f *checker.Fault) erro
 		return err
 	}
 	f.Start = time.Now()
-	restarted := h.nextTicketPush(ctx, len(seen), s.Hold)
+	// A push made before the stop may still be on its way: only a ticket
+	// created after the stop shows the pushes restarted.
+	restarted := h.nextTicketPush(ctx, len(seen), f.Start, s.Hold)
 	if restarted.IsZero() {
 		_ = h.sim.setPushFault(context.WithoutCancel(ctx), p.compAppID, pushFault{})
 	}
@@ -145,7 +147,7 @@ func (h *harness) wrongKey(ctx context.Context, s Step, f *checker.Fault) error 
 		return err
 	}
 	healed := time.Now()
-	next := h.nextTicketPush(ctx, len(seen), 3*h.cfg.Timing.TicketEvery)
+	next := h.nextTicketPush(ctx, len(seen), time.Time{}, 3*h.cfg.Timing.TicketEvery)
 	f.End = time.Now()
 	all, _ := h.sim.pushes(ctx)
 	wrong, refused := 0, 0
@@ -165,9 +167,10 @@ func (h *harness) wrongKey(ctx context.Context, s Step, f *checker.Fault) error 
 }
 
 // nextTicketPush waits, bounded by d, for a ticket push after the first
-// skip ones that the event URL accepted and has no wrong key, and
-// returns when it saw it (zero if none came).
-func (h *harness) nextTicketPush(ctx context.Context, skip int, d time.Duration) time.Time {
+// skip ones, created after since (its CreateTime, whole seconds), that
+// has no wrong key and that the event URL accepted, and returns when it
+// saw it (zero if none came).
+func (h *harness) nextTicketPush(ctx context.Context, skip int, since time.Time, d time.Duration) time.Time {
 	var at time.Time
 	_ = poll(ctx, d, func(ctx context.Context) bool {
 		ps, err := h.sim.pushes(ctx)
@@ -175,7 +178,7 @@ func (h *harness) nextTicketPush(ctx context.Context, skip int, d time.Duration)
 			return false
 		}
 		for _, p := range ps[skip:] {
-			if p.Ticket != "" && !p.WrongKey && p.accepted() {
+			if p.Ticket != "" && !p.WrongKey && p.accepted() && p.At.After(since) {
 				at = time.Now()
 				return true
 			}
