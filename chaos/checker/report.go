@@ -194,11 +194,14 @@ func (r Report) Table() string {
 	b.WriteByte('\n')
 
 	if p := r.Platform; p != nil {
-		fmt.Fprintf(&b, "platform: %d codes pushed, %d exchanged once, %d twice, %d never; %d refresh-token checks, %d lost; "+
-			"%d refreshes answered 61023, %d api_get_authorizer_list calls; at most %d call in flight per credential; "+
-			"%d pushes, %d with a wrong key (%d accepted); %d api_start_push_ticket calls\n\n",
+		b.WriteString("platform: authorization codes and their exchanges; refresh-token checks; the recovery path (refreshes answered 61023, api_get_authorizer_list calls); pushes\n")
+		tw = tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "CODES\tEXCHANGED ONCE\tTWICE\tNEVER\tREFRESH CHECKS\tLOST\t61023\tLIST CALLS\tMAX IN FLIGHT\tPUSHES\tWRONG KEY\tACCEPTED\tSTART PUSH\t")
+		fmt.Fprintf(tw, "%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t\n",
 			p.Codes, p.Exchanged, p.Twice, p.Never, p.RefreshChecks, p.RefreshLost, p.Rejected, p.Listed, p.MaxInFlight,
 			p.Pushes, p.WrongKey, p.WrongKeyAccepted, p.StartPush)
+		tw.Flush()
+		b.WriteByte('\n')
 	}
 
 	tw = tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
