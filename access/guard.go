@@ -2,10 +2,11 @@
 // do. A Guard wraps the API's http.Handler: it knows each caller by a
 // bearer token (Authorization: Bearer, compared by SHA-256 in constant
 // time) or by the common name of a verified client certificate, maps the
-// caller to apps (by name, or all) and actions (read, invalidate, proxy,
-// jssdk, ticket, status), and refuses what a browser could be tricked into
-// sending: a foreign Host (DNS rebinding), a foreign Origin, and POST
-// bodies that are not JSON (cross-site forms). A Limiter bounds the
+// caller to apps (by name, or all; a platform is an app here) and actions
+// (read, invalidate, proxy, jssdk, ticket, status, preauth), and refuses
+// what a browser could be tricked into sending: a foreign Host (DNS
+// rebinding), a foreign Origin, and POST bodies that are not JSON
+// (cross-site forms). A Limiter bounds the
 // refreshes that reports of dead tokens trigger, per caller and per
 // credential.
 //
@@ -146,7 +147,7 @@ func (g *Guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		g.refuse(w, r, http.StatusUnsupportedMediaType, "unsupported_media_type", "a POST body must be Content-Type: application/json")
 		return
 	}
-	if rt.action&(Invalidate|Proxy) != 0 {
+	if rt.action&(Invalidate|Proxy|PreAuth) != 0 {
 		// These may trigger refreshes: the Limiter needs the caller.
 		r = r.WithContext(withCaller(r.Context(), callerOf(c, r)))
 	}

@@ -243,7 +243,7 @@ func TestGuardAllocs(t *testing.T) {
 }
 
 func TestParseAction(t *testing.T) {
-	for _, name := range []string{"read", "invalidate", "proxy", "jssdk", "ticket", "status"} {
+	for _, name := range []string{"read", "invalidate", "proxy", "jssdk", "ticket", "status", "preauth"} {
 		a, ok := ParseAction(name)
 		if !ok || a.String() != name {
 			t.Errorf("ParseAction(%q) = %v, %v", name, a, ok)
@@ -252,7 +252,7 @@ func TestParseAction(t *testing.T) {
 	if _, ok := ParseAction("write"); ok {
 		t.Error(`ParseAction("write"): got ok`)
 	}
-	if got, want := All.String(), "read,invalidate,proxy,jssdk,ticket,status"; got != want {
+	if got, want := All.String(), "read,invalidate,proxy,jssdk,ticket,status,preauth"; got != want {
 		t.Errorf("All: got %q, want %q", got, want)
 	}
 }

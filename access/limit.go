@@ -25,7 +25,8 @@ func withCaller(ctx context.Context, c Caller) context.Context {
 }
 
 // CallerFrom returns the caller a Guard put in the context of a request
-// that may trigger a refresh (invalidate, proxy), and whether there is one.
+// that may trigger a refresh (invalidate, proxy, preauth), and whether
+// there is one.
 func CallerFrom(ctx context.Context) (Caller, bool) {
 	c, ok := ctx.Value(callerKey{}).(Caller)
 	return c, ok

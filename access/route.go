@@ -9,26 +9,37 @@ import (
 // Action is a set of things a client may do; each names a group of routes.
 type Action uint8
 
-// The actions, one bit each.
+// The actions, one bit each. An Open Platform third-party platform is an
+// app for scopes: its name stands where an app's does.
 const (
-	Read       Action = 1 << iota // GET /v1/apps/{app}/token
-	Invalidate                    // POST /v1/apps/{app}/token/invalidate
-	Proxy                         // /wechat/{app}/...
-	JSSDK                         // GET /v1/apps/{app}/jssdk/signature
-	Ticket                        // GET /v1/apps/{app}/ticket/{type}
-	Status                        // GET /v1/status, GET /metrics, /ui/
+	// Read: GET /v1/apps/{app}/token; a platform's
+	// GET /v1/platforms/{app}/token, /authorizers and
+	// /authorizers/{appid}/token.
+	Read Action = 1 << iota
+	// Invalidate: POST /v1/apps/{app}/token/invalidate; a platform's
+	// POST /v1/platforms/{app}/token/invalidate and
+	// /authorizers/{appid}/token/invalidate.
+	Invalidate
+	Proxy  // /wechat/{app}/...
+	JSSDK  // GET /v1/apps/{app}/jssdk/signature
+	Ticket // GET /v1/apps/{app}/ticket/{type}
+	Status // GET /v1/status, GET /metrics, /ui/
+	// PreAuth: POST /v1/platforms/{app}/preauth, a pre-auth code and the
+	// link to WeChat's authorization page.
+	PreAuth
 
 	// All is every action.
-	All = Read | Invalidate | Proxy | JSSDK | Ticket | Status
+	All = Read | Invalidate | Proxy | JSSDK | Ticket | Status | PreAuth
 )
 
 var actionNames = []struct {
 	a    Action
 	name string
-}{{Read, "read"}, {Invalidate, "invalidate"}, {Proxy, "proxy"}, {JSSDK, "jssdk"}, {Ticket, "ticket"}, {Status, "status"}}
+}{{Read, "read"}, {Invalidate, "invalidate"}, {Proxy, "proxy"}, {JSSDK, "jssdk"}, {Ticket, "ticket"}, {Status, "status"}, {PreAuth, "preauth"}}
 
 // ParseAction returns the action named name ("read", "invalidate",
-// "proxy", "jssdk", "ticket", "status") and whether there is one.
+// "proxy", "jssdk", "ticket", "status", "preauth") and whether there is
+// one.
 func ParseAction(name string) (Action, bool) {
 	for _, n := range actionNames {
 		if n.name == name {
@@ -65,7 +76,7 @@ type route struct {
 }
 
 // maxSegs is how many leading path segments classify looks at.
-const maxSegs = 5
+const maxSegs = 7
 
 // classify tells which action a request needs and for which app. It reads
 // the path the way http.ServeMux does (the escaped path cut at "/", each
@@ -96,8 +107,8 @@ func classify(r *http.Request) route {
 		switch {
 		case n == 2 && !more && s[1] == "status":
 			return route{action: Status}
-		case n == 4 && !more && s[1] == "platforms" && s[3] == "events":
-			return route{open: true}
+		case n >= 4 && !more && s[1] == "platforms":
+			return platformRoute(s[2], s[3:])
 		case n >= 4 && !more && s[1] == "apps":
 			app := s[2]
 			switch {
@@ -111,6 +122,25 @@ func classify(r *http.Request) route {
 				return route{action: JSSDK, app: app}
 			}
 		}
+	}
+	return route{}
+}
+
+// platformRoute classifies /v1/platforms/{name}/rest...: the event URL is
+// open (WeChat signs its pushes), the rest is per platform as for an app.
+func platformRoute(name string, rest []string) route {
+	switch {
+	case len(rest) == 1 && rest[0] == "events":
+		return route{open: true}
+	case len(rest) == 1 && rest[0] == "token",
+		len(rest) == 1 && rest[0] == "authorizers",
+		len(rest) == 3 && rest[0] == "authorizers" && rest[2] == "token":
+		return route{action: Read, app: name}
+	case len(rest) == 2 && rest[0] == "token" && rest[1] == "invalidate",
+		len(rest) == 4 && rest[0] == "authorizers" && rest[2] == "token" && rest[3] == "invalidate":
+		return route{action: Invalidate, app: name}
+	case len(rest) == 1 && rest[0] == "preauth":
+		return route{action: PreAuth, app: name}
 	}
 	return route{}
 }

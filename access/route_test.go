@@ -29,6 +29,12 @@ var apiPatterns = []struct {
 	{"GET /v1/status", Status, false},
 	{"/ui/", Status, false},
 	{"POST /v1/platforms/{name}/events", 0, true},
+	{"GET /v1/platforms/{name}/token", Read, false},
+	{"POST /v1/platforms/{name}/token/invalidate", Invalidate, false},
+	{"GET /v1/platforms/{name}/authorizers", Read, false},
+	{"GET /v1/platforms/{name}/authorizers/{appid}/token", Read, false},
+	{"POST /v1/platforms/{name}/authorizers/{appid}/token/invalidate", Invalidate, false},
+	{"POST /v1/platforms/{name}/preauth", PreAuth, false},
 }
 
 // routeMux answers each request with the pattern that matched and the app
@@ -38,7 +44,11 @@ func routeMux() *http.ServeMux {
 	for _, p := range apiPatterns {
 		mux.HandleFunc(p.pattern, func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("X-Pattern", r.Pattern)
-			w.Header().Set("X-App", r.PathValue("app"))
+			app := r.PathValue("app")
+			if app == "" { // a platform is an app for scopes
+				app = r.PathValue("name")
+			}
+			w.Header().Set("X-App", app)
 		})
 	}
 	return mux
@@ -60,6 +70,9 @@ func checkRoute(t *testing.T, mux *http.ServeMux, r *http.Request) {
 			continue
 		}
 		app := w.Header().Get("X-App")
+		if p.open {
+			app = "" // an open route names no app
+		}
 		if rt.action != p.action || rt.open != p.open || rt.app != app {
 			t.Fatalf("%s %q (path %q): classify = %+v, but the mux serves %s for app %q", r.Method, r.RequestURI, r.URL.Path, rt, pattern, app)
 		}
@@ -99,7 +112,18 @@ func TestClassify(t *testing.T) {
 		{"POST", "/v1/platforms/saas/events?timestamp=1&nonce=2&encrypt_type=aes&msg_signature=x", route{open: true}},
 		{"POST", "/v1/platforms/saas/events/", route{}},
 		{"POST", "/v1/platforms/saas/events/x", route{}},
-		{"GET", "/v1/platforms/saas/token", route{}},
+		{"GET", "/v1/platforms/saas/token", route{action: Read, app: "saas"}},
+		{"GET", "/v1/platforms/sa%61s/token", route{action: Read, app: "saas"}},
+		{"POST", "/v1/platforms/saas/token/invalidate", route{action: Invalidate, app: "saas"}},
+		{"GET", "/v1/platforms/saas/authorizers?limit=10&after=wx1", route{action: Read, app: "saas"}},
+		{"GET", "/v1/platforms/saas/authorizers/wxauth0000000001/token", route{action: Read, app: "saas"}},
+		{"POST", "/v1/platforms/saas/authorizers/wxauth0000000001/token/invalidate", route{action: Invalidate, app: "saas"}},
+		{"POST", "/v1/platforms/saas/preauth", route{action: PreAuth, app: "saas"}},
+		{"POST", "/v1/platforms/saas/authorizers/wxauth0000000001/token/invalidate/x", route{}},
+		{"GET", "/v1/platforms/saas/authorizers/wxauth0000000001", route{}},
+		{"GET", "/v1/platforms/saas/authorizers/", route{}},
+		{"GET", "/v1/platforms/saas", route{}},
+		{"GET", "/v1/platforms/a%2Fb/token", route{action: Read, app: "a/b"}},
 	} {
 		r, err := readRequest(tt.method, tt.target)
 		if err != nil {
@@ -122,6 +146,9 @@ func FuzzRoute(f *testing.F) {
 		"/healthz", "/metrics", "/v1/status", "/ui/", "//v1/apps/shop/token", "/v1//apps/shop/token",
 		"/v1/apps/shop/./token", "/v1/apps/shop/../other/token", "*", "http://h/v1/apps/shop/token",
 		"/v1/platforms/saas/events", "/v1/platforms/sa%61s/events", "/v1/platforms/saas/events/../../apps/shop/token",
+		"/v1/platforms/saas/token", "/v1/platforms/saas/token/invalidate", "/v1/platforms/saas/authorizers",
+		"/v1/platforms/saas/authorizers/wx1/token", "/v1/platforms/saas/authorizers/wx%2f1/token/invalidate",
+		"/v1/platforms/saas/preauth", "/v1/platforms/saas/authorizers/wx1/../../../other/token",
 	} {
 		f.Add(uint8(0), s)
 	}

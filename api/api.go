@@ -43,8 +43,9 @@ type App struct {
 
 // Route is an extra handler on the API's mux, with a Go 1.22 mux pattern
 // such as "GET /v1/apps/{app}/jssdk/signature". Label is the route label
-// of its requests in wxtoken_http_request_duration_seconds: "jssdk",
-// "proxy", "ui" or "platform_events"; anything else counts as "other".
+// of its requests in wxtoken_http_request_duration_seconds: "token",
+// "invalidate", "jssdk", "proxy", "ui", "platform_events" or "platform";
+// anything else counts as "other".
 type Route struct {
 	Pattern string
 	Handler http.Handler
@@ -244,11 +245,7 @@ func (a *API) Token(app string) (TokenResponse, error) {
 	if err != nil {
 		return TokenResponse{}, err
 	}
-	rec, keep, err := a.usable(a.tokenCred(ap.Name))
-	if err != nil {
-		return TokenResponse{}, err
-	}
-	return tokenResponse(ap, rec, keep), nil
+	return a.CredToken(ap, a.tokenCred(ap.Name))
 }
 
 func (a *API) getToken(w http.ResponseWriter, r *http.Request) {
@@ -316,27 +313,7 @@ func (a *API) Invalidate(ctx context.Context, app, token string) (TokenResponse,
 	if err != nil {
 		return TokenResponse{}, err
 	}
-	if token == "" {
-		return TokenResponse{}, &Error{Status: http.StatusBadRequest, Code: "bad_request", Message: "no access_token to invalidate"}
-	}
-	cred := tokenstore.CredName(ap.Name, "token")
-	cur, ok := a.cfg.Cache.Get(cred)
-	if !ok {
-		return TokenResponse{}, &Error{Status: http.StatusServiceUnavailable, Code: "no_credential", Message: "no credential yet for " + cred}
-	}
-	if cur.Value == token {
-		a.m.reports.Inc()
-		ctx, cancel := context.WithTimeout(ctx, a.cfg.InvalidateWait)
-		defer cancel()
-		if err := a.report(ctx, cred, cur.Seq); err != nil {
-			return TokenResponse{}, err
-		}
-	}
-	rec, keep, err := a.usable(cred)
-	if err != nil {
-		return TokenResponse{}, err
-	}
-	return tokenResponse(ap, rec, keep), nil
+	return a.InvalidateCred(ctx, ap, tokenstore.CredName(ap.Name, "token"), token)
 }
 
 func (a *API) invalidate(w http.ResponseWriter, r *http.Request) {

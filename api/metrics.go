@@ -28,10 +28,11 @@ const (
 	routeReadyz
 	routeUI
 	routePlatformEvents
+	routePlatform
 	numRoutes
 )
 
-var routeNames = [numRoutes]string{"other", "token", "invalidate", "ticket", "jssdk", "proxy", "status", "metrics", "healthz", "readyz", "ui", "platform_events"}
+var routeNames = [numRoutes]string{"other", "token", "invalidate", "ticket", "jssdk", "proxy", "status", "metrics", "healthz", "readyz", "ui", "platform_events", "platform"}
 
 // routeNamed returns the route called name, or routeOther.
 func routeNamed(name string) route {

@@ -14,6 +14,12 @@ import (
 //	jssdk       GET /v1/apps/{app}/jssdk/signature
 //	ticket      GET /v1/apps/{app}/ticket/{type} (apps with expose_ticket)
 //	status      GET /v1/status, GET /metrics, /ui/
+//	preauth     POST /v1/platforms/{name}/preauth
+//
+// A platform is an app for clients: a client with apps [saas] and read
+// may GET /v1/platforms/saas/token, /authorizers and
+// /authorizers/{appid}/token; with invalidate, POST their
+// .../token/invalidate.
 const (
 	ActionRead       = "read"
 	ActionInvalidate = "invalidate"
@@ -21,10 +27,11 @@ const (
 	ActionJSSDK      = "jssdk"
 	ActionTicket     = "ticket"
 	ActionStatus     = "status"
+	ActionPreAuth    = "preauth"
 )
 
 // Actions lists every action a client may be allowed, in the order above.
-var Actions = []string{ActionRead, ActionInvalidate, ActionProxy, ActionJSSDK, ActionTicket, ActionStatus}
+var Actions = []string{ActionRead, ActionInvalidate, ActionProxy, ActionJSSDK, ActionTicket, ActionStatus, ActionPreAuth}
 
 // AllApps in a client's apps stands for every app.
 const AllApps = "*"

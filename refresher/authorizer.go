@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/wxtoken/wxtoken/fetcher"
+	"github.com/wxtoken/wxtoken/platformrecover"
 	"github.com/wxtoken/wxtoken/tokenstore"
 )
 
@@ -191,21 +192,8 @@ func (r *Refresher) rejectRefresh(ctx context.Context, w worker, c Cred, value s
 // findRefresh pages api_get_authorizer_list for c's refresh token ("" if
 // the list has none for it).
 func (r *Refresher) findRefresh(ctx context.Context, c Cred, componentToken string) (string, error) {
-	for offset := 0; ; {
-		page, err := r.cfg.Platform.AuthorizerList(ctx, componentToken, c.Component, offset, fetcher.MaxAuthorizerPage)
-		if err != nil {
-			return "", err
-		}
-		for _, e := range page.Authorizers {
-			if e.AppID == c.AppID {
-				return e.RefreshToken, nil
-			}
-		}
-		offset += len(page.Authorizers)
-		if len(page.Authorizers) == 0 || offset >= page.Total {
-			return "", nil
-		}
-	}
+	en, _, err := platformrecover.Find(ctx, r.cfg.Platform, componentToken, c.Component, c.AppID)
+	return en.RefreshToken, err
 }
 
 // prepareComponent reads the platform's ticket in force. Without one, it

@@ -12,9 +12,11 @@ import (
 	"github.com/wxtoken/wxtoken/wechatproxy"
 )
 
-// appRoutes builds the handlers for apps that the API mounts beside its
-// own: the WeChat proxy and JS-SDK signatures. They read tokens through
-// self, the API they are mounted on.
+// appRoutes builds the handlers that the API mounts beside its own: the
+// WeChat proxy and JS-SDK signatures of apps, and the platforms' token,
+// authorizer and pre-auth routes (platforms.go; their event URL is
+// mounted apart). They read tokens through self, the API they are mounted
+// on.
 func appRoutes(cfg *config.Config, self *api.API, log *slog.Logger, now func() time.Time) ([]api.Route, error) {
 	upstreams := make(map[string]string, len(cfg.Apps))
 	domains := make(map[string][]string, len(cfg.Apps))
@@ -33,7 +35,11 @@ func appRoutes(cfg *config.Config, self *api.API, log *slog.Logger, now func() t
 	if err != nil {
 		return nil, err
 	}
-	return []api.Route{{Pattern: wechatproxy.Pattern, Handler: proxy, Label: "proxy"}, {Pattern: jssdk.Pattern, Handler: sig, Label: "jssdk"}}, nil
+	plat, err := platformAPIRoutes(cfg, self, log)
+	if err != nil {
+		return nil, err
+	}
+	return append([]api.Route{{Pattern: wechatproxy.Pattern, Handler: proxy, Label: "proxy"}, {Pattern: jssdk.Pattern, Handler: sig, Label: "jssdk"}}, plat...), nil
 }
 
 // tokenSink returns the sink for the apps with a token_file, or nil.
@@ -52,7 +58,9 @@ func tokenSink(cfg *config.Config, cache *tokenstore.Cache, log *slog.Logger, no
 
 // cacheApps is what the cache follows: a candidate every credential (it
 // may lead, and a leader serves every app of the cluster's), a serve-only
-// replica only the apps of its own config, one watch each.
+// replica only the apps and platforms of its own config (a platform's
+// credentials are "<name>/component" and "<name>/authorizer/<appid>"), one
+// watch each.
 func cacheApps(cfg *config.Config) []string {
 	if cfg.Election.Candidate {
 		return nil

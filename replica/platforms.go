@@ -9,6 +9,8 @@ import (
 
 	"github.com/wxtoken/wxtoken/api"
 	"github.com/wxtoken/wxtoken/config"
+	"github.com/wxtoken/wxtoken/fetcher"
+	"github.com/wxtoken/wxtoken/platformapi"
 	"github.com/wxtoken/wxtoken/platformevents"
 	"github.com/wxtoken/wxtoken/tokenstore"
 	"github.com/wxtoken/wxtoken/wxcrypt"
@@ -38,4 +40,31 @@ func platformRoutes(cfg *config.Config, store *tokenstore.Store, reg prometheus.
 		return nil, err
 	}
 	return []api.Route{{Pattern: platformevents.Pattern, Handler: h, Label: "platform_events"}}, nil
+}
+
+// platformAPIRoutes builds the configured platforms' routes beside the
+// event URL (package platformapi: the component token, the authorizers and
+// their tokens, pre-auth codes) on self, the API they are mounted on, or
+// nothing without platforms. Every replica serves them from its cache and
+// etcd; a pre-auth code is asked of WeChat by whichever replica is called,
+// with the component token in its cache.
+func platformAPIRoutes(cfg *config.Config, self *api.API, log *slog.Logger) ([]api.Route, error) {
+	if len(cfg.Platforms) == 0 {
+		return nil, nil
+	}
+	// api_create_preauthcode mints no token: a transient failure may be
+	// retried, within the request's time.
+	fc, err := fetcher.New(fetcher.Config{BaseURL: cfg.WeChat.BaseURL, Logger: log, MaxAttempts: 3})
+	if err != nil {
+		return nil, fmt.Errorf("wechat: %w", err)
+	}
+	ps := make([]platformapi.Platform, 0, len(cfg.Platforms))
+	for _, p := range cfg.Platforms {
+		ps = append(ps, platformapi.Platform{Name: p.Name, ComponentAppID: p.ComponentAppID})
+	}
+	h, err := platformapi.New(platformapi.Config{Platforms: ps, Tokens: self, Records: self.Cache(), Store: self.Store(), PreAuth: fc, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	return h.Routes(), nil
 }

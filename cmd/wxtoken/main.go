@@ -20,6 +20,7 @@ commands:
   get         print an app's access token (APP; --json, -q)
   invalidate  report a dead token, print the current one (APP TOKEN; --json, -q)
   status      print the cluster's state as a replica sees it (--json)
+  platform    recover NAME: restore a platform's authorizer refresh tokens from WeChat (--config FILE)
   config      check FILE: validate a config, print it with secrets redacted
   version     print the version and the VCS revision it was built from
 
@@ -67,6 +68,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return statusCmd(ctx, args[1:], stdout, stderr)
 	case "config":
 		return configCmd(ctx, args[1:], stdout, stderr)
+	case "platform":
+		return platformCmd(ctx, args[1:], stdout, stderr)
 	case "version":
 		return versionCmd(stdout)
 	case "-h", "--help", "help":
