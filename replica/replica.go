@@ -186,7 +186,10 @@ func New(opts Options) (*Replica, error) {
 	unopened := prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "wxtoken_records_unopened_total",
 		Help: "Records in etcd that failed to open (wrong key, forged, damaged) and were not served."},
 		func() float64 { return float64(r.cache.OpenFailures()) })
-	if err := m.register(metrics, unopened); err != nil {
+	stalls := prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "wxtoken_watch_stalls_total",
+		Help: "Times the cache found its etcd watch stopped (the leader's heartbeat not delivered) and opened it again."},
+		func() float64 { return float64(r.cache.Stalls()) })
+	if err := m.register(metrics, unopened, stalls); err != nil {
 		return nil, err
 	}
 	r.refr, err = refresher.New(refresher.Config{
@@ -353,7 +356,7 @@ func (r *Replica) Run(ctx context.Context) error {
 			// A candidate also fetches what the leader delegates to it
 			// (credentials WeChat refuses from the leader's host).
 			wg.Go(func() { r.refr.Delegate(elect, fresh.held) })
-			_ = r.elector.Run(elect, r.refr.Lead)
+			_ = r.elector.Run(elect, r.lead) // the refresh loop and the heartbeat (beat.go)
 			wg.Wait()
 		})
 	} else {

@@ -51,6 +51,7 @@ type Cache struct {
 	probeOK  atomic.Int64 // unix nanos of the last successful probe
 	rev      atomic.Int64 // highest revision applied
 	intents  sync.Map     // cred -> Intent, the unfinished fetches
+	stall    stallCheck   // is the watch still delivering? see cachebeat.go
 }
 
 // CacheConfig configures a Cache.
@@ -64,8 +65,10 @@ type CacheConfig struct {
 	// others are dropped on arrival. nil follows every credential, as a
 	// candidate must (it may lead). An empty, non-nil Apps follows none.
 	Apps []string
-	// ProbeInterval is how often a quorum read checks that etcd answers;
-	// default DefaultProbeInterval.
+	// ProbeInterval is how often a quorum read checks that etcd answers
+	// and that the watch still delivers the leader's heartbeat (see
+	// cachebeat.go); default DefaultProbeInterval, which is also how often
+	// the leader writes the heartbeat.
 	ProbeInterval time.Duration
 	// ListPage is how many records one range read of a listing returns;
 	// default DefaultListPage.
@@ -174,7 +177,8 @@ func (c *Cache) Wait(ctx context.Context, cred string, after uint64) (Record, er
 func (c *Cache) Loaded() <-chan struct{} { return c.loaded }
 
 // Synced reports whether the cache follows etcd right now: every watch is
-// live and etcd answered a quorum read within two probe intervals.
+// live (open, and delivering the leader's heartbeat: see cachebeat.go) and
+// etcd answered a quorum read within two probe intervals.
 func (c *Cache) Synced() bool {
 	last := c.probeOK.Load()
 	return c.watching.Load() && last != 0 && c.now().Sub(time.Unix(0, last)) < 2*c.probe

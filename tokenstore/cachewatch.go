@@ -40,8 +40,9 @@ func (c *Cache) follows(key []byte, base string) bool {
 }
 
 // Run lists and watches the records until ctx ends, re-listing after a
-// compaction, a lost leader or a broken watch. Cached records survive any
-// etcd outage. Run returns ctx's error.
+// compaction, a lost leader, a broken watch or one that stopped
+// delivering (cachebeat.go). Cached records survive any etcd outage. Run
+// returns ctx's error.
 func (c *Cache) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Add(2)
@@ -53,8 +54,12 @@ func (c *Cache) Run(ctx context.Context) error {
 	bo.InitialInterval = 100 * time.Millisecond
 	bo.MaxInterval = 2 * time.Second
 	bo.MaxElapsedTime = 0
+	spelling := 0 // see span
 	for ctx.Err() == nil {
-		err := c.listAndWatch(ctx, bo)
+		opened, err := c.listAndWatch(ctx, bo, spelling)
+		if opened {
+			spelling++
+		}
 		c.watching.Store(false)
 		if ctx.Err() != nil {
 			break
@@ -69,44 +74,49 @@ func (c *Cache) Run(ctx context.Context) error {
 }
 
 // listAndWatch lists the records at one revision, then watches each
-// prefix from the next one (the watches share the client's gRPC stream),
-// until one watch fails.
-func (c *Cache) listAndWatch(ctx context.Context, bo backoff.BackOff) error {
+// prefix and the leader's heartbeat from the next one, their ranges
+// spelled the given way (see span), until one watch fails or the probe
+// finds them stopped. The watches share a gRPC stream of their own,
+// opened anew each time with the client's current token. opened reports
+// whether the watches were opened.
+func (c *Cache) listAndWatch(ctx context.Context, bo backoff.BackOff, spelling int) (opened bool, err error) {
+	stalled := c.reopened()
 	prefixes := c.prefixes(c.keys.Creds())
 	rev, err := c.list(ctx, prefixes)
 	if err != nil {
-		return err
+		return false, err
 	}
 	c.noteRev(rev)
+	c.noteBeat(rev)
 	c.loadOnce.Do(func() { close(c.loaded) })
-	if len(prefixes) == 0 {
-		c.watching.Store(true)
-		<-ctx.Done()
-		return ctx.Err()
-	}
 
+	w := clientv3.NewWatcher(c.c)
+	defer w.Close()
 	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
 	defer cancel()
-	errc := make(chan error, len(prefixes))
+	n := len(prefixes) + 1 // and the beat
+	errc := make(chan error, n)
 	var created atomic.Int64
+	onCreated := func() {
+		if created.Add(1) == int64(n) {
+			c.watching.Store(true)
+			bo.Reset()
+		}
+	}
 	var wg sync.WaitGroup
 	for _, p := range prefixes {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errc <- c.watch(wctx, p, rev, func() {
-				if created.Add(1) == int64(len(prefixes)) {
-					c.watching.Store(true)
-					bo.Reset()
-				}
-			})
-		}()
+		wg.Go(func() { errc <- c.watch(wctx, w, p, rev, spelling, onCreated) })
 	}
-	err = <-errc
+	wg.Go(func() { errc <- c.watchBeat(wctx, w, rev, spelling, onCreated) })
+	select {
+	case err = <-errc:
+	case <-stalled:
+		err = errStalled
+	}
 	c.watching.Store(false)
 	cancel()
 	wg.Wait()
-	return err
+	return true, err
 }
 
 // list applies every record under prefixes as of one revision, which it
@@ -154,7 +164,7 @@ func (c *Cache) list(ctx context.Context, prefixes []string) (int64, error) {
 		}
 	}
 	if rev == 0 { // no prefix: note where a later list would start
-		resp, err := c.c.Get(ctx, c.keys.Probe(), clientv3.WithCountOnly())
+		resp, err := c.c.Get(ctx, c.keys.Beat(), clientv3.WithCountOnly())
 		if err != nil {
 			return 0, err
 		}
@@ -194,9 +204,9 @@ func (c *Cache) applyList(kvs []*mvccpb.KeyValue) {
 
 // watch applies the records put under prefix after rev until ctx ends or
 // the watch fails; created is called once the watch is established.
-func (c *Cache) watch(ctx context.Context, prefix string, rev int64, created func()) error {
-	wch := c.c.Watch(ctx, prefix, clientv3.WithPrefix(), clientv3.WithRev(rev+1), clientv3.WithCreatedNotify())
-	for wr := range wch {
+func (c *Cache) watch(ctx context.Context, w clientv3.Watcher, prefix string, rev int64, spelling int, created func()) error {
+	opts := append(span(prefix, true, spelling), clientv3.WithRev(rev+1), clientv3.WithCreatedNotify())
+	for wr := range w.Watch(ctx, prefix, opts...) {
 		if err := wr.Err(); err != nil {
 			if errors.Is(err, rpctypes.ErrCompacted) {
 				c.log.Info("watch compacted, re-listing", "compact_rev", wr.CompactRevision)
@@ -243,20 +253,25 @@ func (c *Cache) applyKV(key, val []byte) {
 	}
 }
 
-// runProbe reads one key, linearizably (a quorum read through etcd's
-// leader), every probe interval, so that Synced turns false when etcd
-// cannot be reached even though the watch is quiet. The key is never
-// written: a probe costs one small request and reply whatever the number
-// of credentials.
+// runProbe reads one key, the leader's heartbeat, linearizably (a quorum
+// read through etcd's leader), every probe interval, so that Synced turns
+// false when etcd cannot be reached even though the watch is quiet, and
+// when the watch has stopped delivering (checkBeat). Keys only: a probe
+// costs one small request and reply whatever the number of credentials.
 func (c *Cache) runProbe(ctx context.Context) {
 	t := time.NewTicker(c.probe)
 	defer t.Stop()
 	for {
 		pctx, cancel := context.WithTimeout(ctx, c.probe)
-		_, err := c.c.Get(pctx, c.keys.Probe(), clientv3.WithCountOnly())
+		resp, err := c.c.Get(pctx, c.keys.Beat(), clientv3.WithKeysOnly())
 		cancel()
 		if err == nil {
 			c.probeOK.Store(c.now().UnixNano())
+			var beat int64
+			if len(resp.Kvs) > 0 {
+				beat = resp.Kvs[0].ModRevision
+			}
+			c.checkBeat(beat)
 		}
 		select {
 		case <-ctx.Done():

@@ -36,10 +36,14 @@ func (c *Cache) runIntents(ctx context.Context) {
 	if len(prefixes) == 0 {
 		return
 	}
+	spelling := 0 // see span
 	for ctx.Err() == nil {
-		err := c.watchIntents(ctx, prefixes)
+		opened, err := c.watchIntents(ctx, prefixes, spelling)
 		if ctx.Err() != nil {
 			return
+		}
+		if opened {
+			spelling++
 		}
 		c.log.Debug("intent watch interrupted, re-listing", "err", err)
 		select {
@@ -51,8 +55,12 @@ func (c *Cache) runIntents(ctx context.Context) {
 
 // watchIntents lists the intents under prefixes in one transaction (one
 // revision; intents are few: one per fetch in flight), then watches each
-// prefix until one watch fails.
-func (c *Cache) watchIntents(ctx context.Context, prefixes []string) error {
+// prefix, its range spelled the given way (see span), until one watch
+// fails or the probe finds the cache's watches stopped (cachebeat.go).
+// The watches share a gRPC stream of their own. opened reports whether
+// the watches were opened.
+func (c *Cache) watchIntents(ctx context.Context, prefixes []string, spelling int) (opened bool, err error) {
+	stalled := c.reopened()
 	base := c.keys.Intents()
 	ops := make([]clientv3.Op, len(prefixes))
 	for i, p := range prefixes {
@@ -62,7 +70,7 @@ func (c *Cache) watchIntents(ctx context.Context, prefixes []string) error {
 	resp, err := c.c.Txn(lctx).Then(ops...).Commit()
 	cancel()
 	if err != nil {
-		return err
+		return false, err
 	}
 	seen := map[string]bool{}
 	for _, r := range resp.Responses {
@@ -84,26 +92,29 @@ func (c *Cache) watchIntents(ctx context.Context, prefixes []string) error {
 		}
 		return true
 	})
+	w := clientv3.NewWatcher(c.c)
+	defer w.Close()
 	wctx, wcancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
 	defer wcancel()
 	errc := make(chan error, len(prefixes))
 	var wg sync.WaitGroup
 	for _, p := range prefixes {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errc <- c.watchIntentPrefix(wctx, p, resp.Header.Revision)
-		}()
+		wg.Go(func() { errc <- c.watchIntentPrefix(wctx, w, p, resp.Header.Revision, spelling) })
 	}
-	err = <-errc
+	select {
+	case err = <-errc:
+	case <-stalled:
+		err = errStalled
+	}
 	wcancel()
 	wg.Wait()
-	return err
+	return true, err
 }
 
-func (c *Cache) watchIntentPrefix(ctx context.Context, prefix string, rev int64) error {
+func (c *Cache) watchIntentPrefix(ctx context.Context, w clientv3.Watcher, prefix string, rev int64, spelling int) error {
 	base := c.keys.Intents()
-	for wr := range c.c.Watch(ctx, prefix, clientv3.WithPrefix(), clientv3.WithRev(rev+1)) {
+	opts := append(span(prefix, true, spelling), clientv3.WithRev(rev+1))
+	for wr := range w.Watch(ctx, prefix, opts...) {
 		if err := wr.Err(); err != nil {
 			return err
 		}

@@ -14,6 +14,7 @@
 //	P/report/<cred>/<seq>   Report, "the credential of seq failed"
 //	P/state/<cred>          State, the leader's view (errors, schedule)
 //	P/replica/<node>        Presence, leased
+//	P/beat                  the leader's heartbeat (beat.go, cachebeat.go)
 //	P/platform-events/<platform>/...  what a platform's event URL received (platform.go)
 //	P/refresh/<cred>        an authorizer's refresh token, sealed (platform_refresh.go)
 //	P/authorizer-info/<platform>/<appid>  an authorizer's scopes (platform_refresh.go)
@@ -231,9 +232,10 @@ func (k Keys) States() string { return k.Prefix + "/state/" }
 // State is the key of a credential's leader state.
 func (k Keys) State(cred string) string { return k.States() + cred }
 
-// Probe is a key that is never written: replicas read it to learn that
-// etcd answers quorum reads.
-func (k Keys) Probe() string { return k.Prefix + "/probe" }
+// Beat is the leader's heartbeat key, written every probe interval of a
+// term (Store.Beat). Every cache watches it and its readiness probe reads
+// it, so that a watch that stopped delivering without an error shows.
+func (k Keys) Beat() string { return k.Prefix + "/beat" }
 
 // Replicas is the prefix of all presence keys.
 func (k Keys) Replicas() string { return k.Prefix + "/replica/" }
