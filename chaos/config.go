@@ -106,7 +106,8 @@ type Config struct {
 	// Platform adds a WeChat Open Platform third-party platform to the
 	// cluster (and with it encryption.key_files, which seals every
 	// record): its component token and Authorizers authorizer tokens are
-	// read and judged like the apps' tokens. The "platform" suite sets it.
+	// read and judged like the apps' tokens. It is set whenever Required
+	// or Pool holds a platform fault (the "platform" and "all" suites).
 	Platform bool
 	// Authorizers is how many accounts authorize the platform at start
 	// (1 to 10; default 4).

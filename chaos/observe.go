@@ -102,8 +102,8 @@ func (h *harness) ring() *seal.Ring {
 	return h.cfg.platform.ring
 }
 
-// readRecords takes one snapshot of every app's record; an app without
-// one shows as seq 0.
+// readRecords takes one snapshot of every credential's record (the apps',
+// the platform's); one without a record shows as seq 0.
 func (h *harness) readRecords(ctx context.Context, after string) ([]checker.Snapshot, error) {
 	ctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
