@@ -8,6 +8,8 @@ import (
 	"os"
 	"slices"
 	"time"
+
+	"github.com/wxtoken/wxtoken/chaos/checker"
 )
 
 // Prefix is the etcd prefix the replicas use.
@@ -30,6 +32,9 @@ type Timing struct {
 	// token is bounded by FetchTimeout: InvalidateWait must be shorter
 	// for a rejection to come after the report gave up.
 	ReadWait, InvalidateWait time.Duration
+	// TicketEvery and TicketTTL are the simulator's component_verify_ticket
+	// push interval and lifetime, for a run with a platform.
+	TicketEvery, TicketTTL time.Duration
 }
 
 // DefaultTiming keeps production's ratios (overlap 300 s, fetch_timeout
@@ -53,6 +58,12 @@ var DefaultTiming = Timing{
 	Holdoff:      60 * time.Second,
 	// InvalidateWait: a third of FetchTimeout, as in production.
 	InvalidateWait: time.Second,
+	// WeChat pushes a ticket every 10 minutes, a twelfth of a 2-hour
+	// token's life. A ticket lives 12 hours, six token lives; here a
+	// little more than one, so that pushes stopped for longer than a
+	// component token's life outlive the ticket within a run.
+	TicketEvery: 6250 * time.Millisecond,
+	TicketTTL:   90 * time.Second,
 }
 
 // invalidateWait is the replicas' refresh.invalidate_wait.
@@ -92,6 +103,15 @@ type Config struct {
 	// Protections). The run then shows what each protection is for.
 	UnsafeOff []string
 	Timing    Timing // zero: DefaultTiming
+	// Platform adds a WeChat Open Platform third-party platform to the
+	// cluster (and with it encryption.key_files, which seals every
+	// record): its component token and Authorizers authorizer tokens are
+	// read and judged like the apps' tokens. It is set whenever Required
+	// or Pool holds a platform fault (the "platform" and "all" suites).
+	Platform bool
+	// Authorizers is how many accounts authorize the platform at start
+	// (1 to 10; default 4).
+	Authorizers int
 	// Dir holds data, configs and logs; default a new temporary directory,
 	// removed afterwards unless Keep.
 	Dir  string
@@ -104,7 +124,8 @@ type Config struct {
 	// Log receives progress lines; default os.Stderr.
 	Log io.Writer
 
-	apps []app
+	apps     []app
+	platform *platformSetup // with Platform, made by Run
 }
 
 // app is one credential of the run.
@@ -133,12 +154,22 @@ func (c *Config) defaults() error {
 		if !known(k) {
 			return fmt.Errorf("chaos: unknown fault kind %q (want one of %v)", k, AllKinds)
 		}
+		c.Platform = c.Platform || platformKind(k) // a platform's fault needs one
 	}
 	if c.ReadEvery == 0 {
 		c.ReadEvery = 25 * time.Millisecond
 	}
 	if c.Timing == (Timing{}) {
 		c.Timing = DefaultTiming
+	}
+	if c.Platform && c.Authorizers == 0 {
+		c.Authorizers = 4
+	}
+	if c.Platform && (c.Authorizers < 1 || c.Authorizers > 10) {
+		return fmt.Errorf("chaos: %d authorizers (want 1 to 10)", c.Authorizers)
+	}
+	if c.Platform && (c.Timing.TicketEvery <= 0 || c.Timing.TicketTTL <= c.Timing.TicketEvery) {
+		return fmt.Errorf("chaos: ticket push every %v, tickets living %v: want a positive interval shorter than the life", c.Timing.TicketEvery, c.Timing.TicketTTL)
 	}
 	if c.Log == nil {
 		c.Log = os.Stderr
@@ -168,4 +199,36 @@ func known(kind string) bool { return slices.Contains(AllKinds, kind) }
 // Protections are what a wxunsafe build of wxtoken can switch off with
 // --unsafe-off (see README.md, "Fault-injection suite"); the binary
 // checks the names.
-var Protections = []string{"intent", "isolation", "blind-retry", "drain", "recovery", "report-limit", "foreign", "short-scale"}
+var Protections = []string{"intent", "isolation", "blind-retry", "drain", "recovery", "report-limit", "foreign", "short-scale", "code-claim"}
+
+// targets are the token routes that consumers read: the apps', then the
+// platform's.
+func (c *Config) targets() []target {
+	var ts []target
+	for _, a := range c.apps {
+		ts = append(ts, appTarget(a.name))
+	}
+	if c.platform != nil {
+		ts = append(ts, c.platform.targets()...)
+	}
+	return ts
+}
+
+// credentials describe the run's credentials to the checker: the apps,
+// then the platform's component and authorizer tokens, which are planned
+// like classic tokens (and named by credential).
+func (c *Config) credentials() []checker.App {
+	var out []checker.App
+	for _, a := range c.apps {
+		out = append(out, checker.App{Name: a.name, Kind: a.kind, AppID: a.appID, RefreshEvery: checker.Duration(a.refreshEvery)})
+	}
+	if p := c.platform; p != nil {
+		t := c.Timing
+		every := checker.Duration(max(t.TokenTTL-t.Before-t.Jitter/2, t.TokenTTL/2))
+		out = append(out, checker.App{Name: p.componentCred(), Kind: "component", AppID: p.compAppID, RefreshEvery: every})
+		for _, a := range p.authorizers {
+			out = append(out, checker.App{Name: p.authorizerCred(a), Kind: "authorizer", AppID: a, RefreshEvery: every})
+		}
+	}
+	return out
+}

@@ -24,7 +24,7 @@ type consumer struct {
 	replica string
 	url     string
 	simURL  string
-	apps    []string
+	targets []target
 	every   time.Duration
 	hc      *http.Client
 	report  *http.Client
@@ -37,9 +37,19 @@ type consumer struct {
 	invals   []checker.Invalidation
 }
 
-func newConsumer(r *replica, simURL string, apps []string, every time.Duration, t Timing) *consumer {
+// target is a credential that consumers read: its name in the history
+// (an app's name, or a platform credential's) and its token route.
+type target struct {
+	name string
+	path string // e.g. /v1/apps/shop/token; the report route is path + "/invalidate"
+}
+
+// appTarget is the token route of app name.
+func appTarget(name string) target { return target{name: name, path: "/v1/apps/" + name + "/token"} }
+
+func newConsumer(r *replica, simURL string, targets []target, every time.Duration, t Timing) *consumer {
 	return &consumer{
-		replica: r.name, url: r.url(), simURL: simURL, apps: apps, every: every,
+		replica: r.name, url: r.url(), simURL: simURL, targets: targets, every: every,
 		// A stopped replica holds requests: give up well before the next
 		// read is due to keep the history dense, but not before a read
 		// that waits for a due refresh (refresh.read_wait) is answered.
@@ -56,8 +66,8 @@ func (c *consumer) run(ctx context.Context) {
 	var reports sync.WaitGroup
 	defer reports.Wait()
 	for i := 0; ; i++ {
-		app := c.apps[i%len(c.apps)]
-		rd := c.read(ctx, app)
+		tg := c.targets[i%len(c.targets)]
+		rd := c.read(ctx, tg)
 		if ctx.Err() != nil {
 			return // a read cut short by the end of the run says nothing
 		}
@@ -66,7 +76,7 @@ func (c *consumer) run(ctx context.Context) {
 			u := c.use(ctx, rd)
 			c.uses = append(c.uses, u)
 			if dead(u.Errcode) && c.firstReport(u.Token) {
-				reports.Go(func() { c.invalidate(ctx, u) })
+				reports.Go(func() { c.invalidate(ctx, tg, u) })
 			}
 		}
 		select {
@@ -94,8 +104,8 @@ func (c *consumer) firstReport(token string) bool {
 
 // invalidate reports the token of u dead and records the answer; a
 // report cut short by the end of the run is not recorded.
-func (c *consumer) invalidate(ctx context.Context, u checker.Use) {
-	inv := postInvalidate(ctx, c.report, c.url, u.App, u.Token)
+func (c *consumer) invalidate(ctx context.Context, tg target, u checker.Use) {
+	inv := postInvalidate(ctx, c.report, c.url, tg, u.Token)
 	if ctx.Err() != nil {
 		return
 	}
@@ -112,12 +122,12 @@ func (c *consumer) invalidations() []checker.Invalidation {
 	return slices.Clone(c.invals)
 }
 
-// postInvalidate reports token of app dead at the replica at base, and
+// postInvalidate reports token of tg dead at the replica at base, and
 // returns the report with its answer.
-func postInvalidate(ctx context.Context, hc *http.Client, base, app, token string) checker.Invalidation {
-	inv := checker.Invalidation{App: app, Token: token, Start: time.Now()}
+func postInvalidate(ctx context.Context, hc *http.Client, base string, tg target, token string) checker.Invalidation {
+	inv := checker.Invalidation{App: tg.name, Token: token, Start: time.Now()}
 	body, _ := json.Marshal(map[string]string{"access_token": token})
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, base+"/v1/apps/"+app+"/token/invalidate", bytes.NewReader(body))
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, base+tg.path+"/invalidate", bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json") // the API refuses other POST bodies
 	resp, err := hc.Do(req)
 	if err != nil {
@@ -147,9 +157,9 @@ type tokenAnswer struct {
 	Code        string `json:"code"`
 }
 
-func (c *consumer) read(ctx context.Context, app string) checker.Read {
-	rd := checker.Read{Replica: c.replica, App: app, Start: time.Now()}
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, c.url+"/v1/apps/"+app+"/token", nil)
+func (c *consumer) read(ctx context.Context, tg target) checker.Read {
+	rd := checker.Read{Replica: c.replica, App: tg.name, Start: time.Now()}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, c.url+tg.path, nil)
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		rd.End, rd.Code = time.Now(), "unreachable"

@@ -46,6 +46,8 @@ func (h *harness) inject(ctx context.Context, s Step) checker.Fault {
 		err = h.reportLateReject(ctx, s, &f)
 	case ForeignFetch:
 		err = h.foreignFetch(ctx, s, &f)
+	case PlatformKillMidExchange, PlatformKillMidRefresh, PlatformTicketStop, PlatformWrongKey:
+		err = h.platformFault(ctx, s, &f)
 	default:
 		err = h.wechat(ctx, s, &f)
 	}
@@ -111,56 +113,6 @@ func (h *harness) restart(ctx context.Context, r *replica) error {
 		}
 		return r.waitUp(ctx, 2*time.Second) == nil
 	})
-}
-
-// duringFetch arms a one-call WeChat fault for an app just before its next
-// planned refresh, waits until the leader's call takes it (so the call is
-// in flight, held or slowed by the simulator), and then acts on the leader.
-func (h *harness) duringFetch(ctx context.Context, s Step, f *checker.Fault, wf fault,
-	act func(context.Context, *replica, Step, *checker.Fault) error) error {
-	a := h.cfg.apps[s.App]
-	wf.Count, wf.AppID = 1, a.appID
-	taken := false
-	for try := 0; try < 2 && !taken; try++ {
-		if err := h.alignFetch(ctx, a); err != nil {
-			return err
-		}
-		if err := h.sim.setFault(ctx, wf); err != nil {
-			return err
-		}
-		taken = poll(ctx, 15*time.Second, func(ctx context.Context) bool {
-			mode, err := h.sim.faultMode(ctx)
-			return err == nil && mode == ""
-		}) == nil
-		if !taken {
-			_ = h.sim.clearFault(ctx)
-		}
-	}
-	if !taken {
-		return fmt.Errorf("no fetch of %s came twice within 15s of its planned time", a.name)
-	}
-	l, err := h.leader(ctx)
-	if err != nil {
-		return err
-	}
-	f.Target = fmt.Sprintf("%s (leader), fetching %s", l.name, a.name)
-	return act(ctx, l, s, f)
-}
-
-// alignFetch waits until shortly before app a's next planned refresh.
-func (h *harness) alignFetch(ctx context.Context, a app) error {
-	rec, err := h.record(ctx, a.name)
-	if err != nil {
-		return err
-	}
-	wait := time.Until(rec.RefreshAt) - 300*time.Millisecond
-	if wait > 2*h.cfg.Timing.TokenTTL {
-		return fmt.Errorf("%s: next refresh %v away", a.name, wait.Round(time.Second))
-	}
-	if wait > 0 {
-		return sleep(ctx, wait)
-	}
-	return nil
 }
 
 func (h *harness) cutReplica(ctx context.Context, s Step, f *checker.Fault) error {

@@ -24,11 +24,14 @@ type harness struct {
 	sim      *sim
 	replicas []*replica
 	cli      *clientv3.Client
+	front    *front // the platform's public event URL (nil without a platform)
 
-	mu      sync.Mutex
-	records []checker.Snapshot
-	faults  []checker.Fault
-	invals  []checker.Invalidation // the harness's own reports
+	mu        sync.Mutex
+	records   []checker.Snapshot
+	faults    []checker.Fault
+	invals    []checker.Invalidation // the harness's own reports
+	codes     []checker.Code         // authorizations made
+	refreshes []checker.RefreshCheck
 }
 
 func (h *harness) logf(format string, args ...any) {
@@ -53,7 +56,18 @@ func (h *harness) start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("etcd client: %w", err)
 	}
-	h.sim, err = newSim(h.sp, &h.pp, h.cfg)
+	var pushURL string
+	if p := h.cfg.platform; p != nil {
+		port, err := h.pp.next()
+		if err != nil {
+			return err
+		}
+		if h.front, err = newFront(fmt.Sprintf("127.0.0.1:%d", port), func() []*replica { return h.replicas }); err != nil {
+			return err
+		}
+		pushURL = h.front.url() + p.eventPath()
+	}
+	h.sim, err = newSim(h.sp, &h.pp, h.cfg, pushURL)
 	if err != nil {
 		return err
 	}
@@ -78,10 +92,15 @@ func (h *harness) start(ctx context.Context) error {
 			return fmt.Errorf("replica %s not up (see %s): %w", r.name, r.proc.log, err)
 		}
 	}
+	if p := h.cfg.platform; p != nil {
+		for _, a := range p.authorizers {
+			h.authorizeOne(ctx, a)
+		}
+	}
 	err = poll(ctx, 45*time.Second, func(ctx context.Context) bool {
 		for _, r := range h.replicas {
-			for _, a := range h.cfg.apps {
-				if get(ctx, r.url()+"/v1/apps/"+a.name+"/token") != 200 {
+			for _, tg := range h.cfg.targets() {
+				if get(ctx, r.url()+tg.path) != 200 {
 					return false
 				}
 			}
@@ -90,7 +109,7 @@ func (h *harness) start(ctx context.Context) error {
 	})
 	if err != nil {
 		// A build that serves nothing is for the checker to judge.
-		h.logf("replicas do not serve every app after 45s: the run goes on, and the checker judges")
+		h.logf("replicas do not serve every credential after 45s: the run goes on, and the checker judges")
 	}
 	h.logf("up: etcd %v, wechat-sim %s, %d replicas", h.etcd.endpoints(), h.sim.url(), len(h.replicas))
 	return nil
@@ -104,6 +123,9 @@ func (h *harness) close() {
 	}
 	if h.sim != nil {
 		_ = h.sim.proc.kill()
+	}
+	if h.front != nil {
+		h.front.close()
 	}
 	if h.etcd != nil {
 		h.etcd.kill()

@@ -52,6 +52,23 @@ const (
 	// out an unfinished fetch (TTL + fetch timeout + margin): the stopped
 	// leader's call is still open when the successor calls.
 	LeaderPauseLong = "leader-pause-long"
+
+	// The Open Platform's faults (a run with a platform).
+
+	// PlatformKillMidExchange holds the exchange of an authorization's
+	// code (api_query_auth) and kills the leader during it: WeChat
+	// exchanges the code while no leader lives; another account
+	// authorizes before a successor is elected.
+	PlatformKillMidExchange = "platform-kill-mid-exchange"
+	// PlatformKillMidRefresh holds an authorizer's refresh, which rotates
+	// its refresh token, and kills the leader during it.
+	PlatformKillMidRefresh = "platform-kill-mid-refresh"
+	// PlatformTicketStop stops WeChat's ticket pushes until the cluster
+	// asks for them again (api_start_push_ticket).
+	PlatformTicketStop = "platform-ticket-stop"
+	// PlatformWrongKey has WeChat encrypt its pushes with a key the
+	// platform does not have.
+	PlatformWrongKey = "platform-wrong-key"
 )
 
 // Required are the fault kinds every run of the core suite injects at
@@ -75,8 +92,17 @@ var ProductionRequired = []string{
 	RollingRestart, ReportLateReject, ForeignFetch,
 }
 
+// PlatformRequired are the kinds of the platform suite: the faults that
+// lose an Open Platform's refresh tokens or codes, or its tickets.
+var PlatformRequired = []string{
+	PlatformKillMidExchange, PlatformKillMidRefresh, PlatformTicketStop, PlatformWrongKey,
+}
+
+// platformKind reports whether kind needs a platform in the run.
+func platformKind(kind string) bool { return slices.Contains(PlatformRequired, kind) }
+
 // AllKinds are every kind the harness can inject.
-var AllKinds = append(slices.Concat(DefaultPool, ProductionRequired), LeaderPauseMinting, LeaderPauseLong)
+var AllKinds = append(slices.Concat(DefaultPool, ProductionRequired, PlatformRequired), LeaderPauseMinting, LeaderPauseLong)
 
 // Suite is a named set of faults sized for one run.
 type Suite struct {
@@ -88,10 +114,13 @@ type Suite struct {
 }
 
 // Suites are the named suites: "core" (the default, the faults of any
-// deployment), "production" (ProductionRequired; a second short run) and
-// "all" (both, for a soak).
+// deployment), "production" (ProductionRequired; a second short run),
+// "platform" (PlatformRequired, with an Open Platform in the cluster; a
+// third short run) and "all" (every one, for a soak).
 var Suites = map[string]Suite{
 	"core":       {Required: Required, Pool: DefaultPool, Duration: 3*time.Minute + 30*time.Second},
 	"production": {Required: ProductionRequired, Pool: ProductionRequired, Duration: time.Minute},
-	"all":        {Required: slices.Concat(Required, ProductionRequired), Pool: slices.Concat(DefaultPool, ProductionRequired), Duration: 30 * time.Minute},
+	"platform":   {Required: PlatformRequired, Pool: PlatformRequired, Duration: time.Minute},
+	"all": {Required: slices.Concat(Required, ProductionRequired, PlatformRequired),
+		Pool: slices.Concat(DefaultPool, ProductionRequired, PlatformRequired), Duration: 30 * time.Minute},
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/wxtoken/wxtoken/chaos/checker"
 	"github.com/wxtoken/wxtoken/election"
+	"github.com/wxtoken/wxtoken/seal"
 	"github.com/wxtoken/wxtoken/tokenstore"
 )
 
@@ -66,25 +67,43 @@ func (h *harness) leaderNow(ctx context.Context) (*replica, error) {
 
 // record reads app's published token record from etcd.
 func (h *harness) record(ctx context.Context, name string) (tokenstore.Record, error) {
+	return h.credRecord(ctx, tokenstore.CredName(name, "token"))
+}
+
+// credRecord reads a credential's published record from etcd.
+func (h *harness) credRecord(ctx context.Context, cred string) (tokenstore.Record, error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	keys := tokenstore.Keys{Prefix: Prefix}
-	resp, err := h.cli.Get(ctx, keys.Cred(tokenstore.CredName(name, "token")))
+	key := tokenstore.Keys{Prefix: Prefix}.Cred(cred)
+	resp, err := h.cli.Get(ctx, key)
 	if err != nil {
-		return tokenstore.Record{}, fmt.Errorf("read record of %s: %w", name, err)
+		return tokenstore.Record{}, fmt.Errorf("read record of %s: %w", cred, err)
 	}
 	if len(resp.Kvs) == 0 {
-		return tokenstore.Record{}, fmt.Errorf("no record of %s", name)
+		return tokenstore.Record{}, fmt.Errorf("no record of %s", cred)
 	}
 	var rec tokenstore.Record
-	if err := json.Unmarshal(resp.Kvs[0].Value, &rec); err != nil {
-		return tokenstore.Record{}, fmt.Errorf("record of %s: %w", name, err)
+	plain, err := openRecord(h.ring(), key, resp.Kvs[0].Value)
+	if err == nil {
+		err = json.Unmarshal(plain, &rec)
+	}
+	if err != nil {
+		return tokenstore.Record{}, fmt.Errorf("record of %s: %w", cred, err)
 	}
 	return rec, nil
 }
 
-// readRecords takes one snapshot of every app's record; an app without
-// one shows as seq 0.
+// ring is the key ring that opens the records, nil when they are not
+// sealed (a run without a platform).
+func (h *harness) ring() *seal.Ring {
+	if h.cfg.platform == nil {
+		return nil
+	}
+	return h.cfg.platform.ring
+}
+
+// readRecords takes one snapshot of every credential's record (the apps',
+// the platform's); one without a record shows as seq 0.
 func (h *harness) readRecords(ctx context.Context, after string) ([]checker.Snapshot, error) {
 	ctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
@@ -97,7 +116,7 @@ func (h *harness) readRecords(ctx context.Context, after string) ([]checker.Snap
 	found := map[string]tokenstore.Record{}
 	for _, kv := range resp.Kvs {
 		var rec tokenstore.Record
-		if json.Unmarshal(kv.Value, &rec) == nil {
+		if plain, err := openRecord(h.ring(), string(kv.Key), kv.Value); err == nil && json.Unmarshal(plain, &rec) == nil {
 			found[rec.Cred] = rec
 		}
 	}
@@ -105,6 +124,12 @@ func (h *harness) readRecords(ctx context.Context, after string) ([]checker.Snap
 	for _, a := range h.cfg.apps {
 		rec := found[tokenstore.CredName(a.name, "token")]
 		out = append(out, checker.Snapshot{At: at, App: a.name, Seq: rec.Seq, Token: rec.Value, After: after})
+	}
+	if p := h.cfg.platform; p != nil {
+		for _, tg := range p.targets() {
+			rec := found[tg.name]
+			out = append(out, checker.Snapshot{At: at, App: tg.name, Seq: rec.Seq, Token: rec.Value, After: after})
+		}
 	}
 	return out, nil
 }

@@ -76,6 +76,9 @@ func newReplica(sp *spawner, pp *ports, cfg *Config, simAddr string, etcd *etcdC
 	for _, a := range cfg.apps {
 		fmt.Fprintf(&b, "  - name: %s\n    kind: %s\n    appid: %s\n    secret: %s\n", a.name, a.kind, a.appID, a.secret)
 	}
+	if cfg.platform != nil {
+		b.WriteString(cfg.platform.replicaYAML())
+	}
 	path := filepath.Join(cfg.Dir, name+".yaml")
 	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
 		r.closeProxies()

@@ -83,7 +83,7 @@ func (h *harness) reportLateReject(ctx context.Context, s Step, f *checker.Fault
 
 // harnessReport reports token of app dead via r and records it.
 func (h *harness) harnessReport(ctx context.Context, hc *http.Client, r *replica, app, token string, repeat bool) checker.Invalidation {
-	inv := postInvalidate(ctx, hc, r.url(), app, token)
+	inv := postInvalidate(ctx, hc, r.url(), appTarget(app), token)
 	inv.By, inv.Replica, inv.Repeat = "harness", r.name, repeat
 	h.mu.Lock()
 	h.invals = append(h.invals, inv)
@@ -143,6 +143,6 @@ func (h *harness) nextRecord(ctx context.Context, a app, seq uint64) (tokenstore
 
 // serves reports whether r answers app's token with token.
 func (h *harness) serves(ctx context.Context, r *replica, app, token string) bool {
-	rd := (&consumer{url: r.url(), hc: &http.Client{Timeout: 2 * time.Second}}).read(ctx, app)
+	rd := (&consumer{url: r.url(), hc: &http.Client{Timeout: 2 * time.Second}}).read(ctx, appTarget(app))
 	return rd.OK() && rd.Token == token
 }

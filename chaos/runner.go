@@ -49,6 +49,12 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err := os.MkdirAll(filepath.Join(cfg.Dir, "logs"), 0o755); err != nil {
 		return nil, err
 	}
+	if cfg.Platform {
+		var err error
+		if cfg.platform, err = newPlatformSetup(cfg.Dir, cfg.Authorizers); err != nil {
+			return nil, err
+		}
+	}
 	if err := build(ctx, &cfg); err != nil {
 		return nil, err
 	}
@@ -96,19 +102,15 @@ func build(ctx context.Context, cfg *Config) error {
 // run reads while injecting the schedule, then collects and judges.
 func (h *harness) run(ctx context.Context) (*Result, error) {
 	cfg := h.cfg
-	steps := plan(cfg.Seed, cfg.Duration, cfg.Required, cfg.Pool, cfg.Timing, len(h.replicas), len(h.etcd.members), len(cfg.apps))
-	printSchedule(h.log, cfg.Seed, steps, h.replicas, h.etcd, cfg.apps)
+	steps := plan(cfg.Seed, cfg.Duration, cfg.Required, cfg.Pool, cfg.Timing, len(h.replicas), len(h.etcd.members), len(cfg.apps), cfg.Authorizers)
+	printSchedule(h.log, cfg.Seed, steps, h.replicas, h.etcd, cfg.apps, cfg.platform)
 
-	var names []string
-	for _, a := range cfg.apps {
-		names = append(names, a.name)
-	}
 	readCtx, stopReads := context.WithCancel(ctx)
 	defer stopReads()
 	var wg sync.WaitGroup
 	var consumers []*consumer
 	for _, r := range h.replicas {
-		c := newConsumer(r, h.sim.url(), names, cfg.ReadEvery, cfg.Timing)
+		c := newConsumer(r, h.sim.url(), cfg.targets(), cfg.ReadEvery, cfg.Timing)
 		consumers = append(consumers, c)
 		wg.Add(1)
 		go func() { defer wg.Done(); c.run(readCtx) }()
@@ -128,7 +130,7 @@ func (h *harness) run(ctx context.Context) (*Result, error) {
 		if err := sleep(ctx, s.Gap); err != nil {
 			break
 		}
-		h.logf("fault %d/%d: %s", i+1, len(steps), s.describe(h.replicas, h.etcd, cfg.apps))
+		h.logf("fault %d/%d: %s", i+1, len(steps), s.describe(h.replicas, h.etcd, cfg.apps, cfg.platform))
 		f := h.inject(ctx, s)
 		h.mu.Lock()
 		h.faults = append(h.faults, f)
@@ -139,6 +141,9 @@ func (h *harness) run(ctx context.Context) (*Result, error) {
 			h.logf("  done: %s %s (%v)", f.Target, f.Detail, f.End.Sub(f.Start).Round(time.Millisecond))
 		}
 		h.settle(ctx)
+		if platformKind(s.Kind) && f.Missed == "" {
+			h.checkRefreshTokens(ctx, s.Kind)
+		}
 	}
 	// A quiet tail: the run ends with at least a grace of normal service.
 	tail := max(time.Until(start.Add(cfg.Duration)), checker.DefaultGrace+5*time.Second)
@@ -159,6 +164,15 @@ func (h *harness) judge(ctx context.Context, start, end time.Time, consumers []*
 	_ = h.sim.clearFault(ctx)
 	_ = h.sim.clearRefusals(ctx)
 	_ = h.sim.clearUseLatency(ctx)
+	var plat *checker.Platform
+	if p := cfg.platform; p != nil {
+		_ = h.sim.setPushFault(ctx, p.compAppID, pushFault{})
+		h.checkRefreshTokens(ctx, "end of run")
+		var err error
+		if plat, err = h.platformHistory(ctx); err != nil {
+			return nil, fmt.Errorf("platform history: %w", err)
+		}
+	}
 	h.snapshot(ctx, "end of run")
 	ledger, err := h.sim.ledger(ctx)
 	if err != nil {
@@ -180,12 +194,11 @@ func (h *harness) judge(ctx context.Context, start, end time.Time, consumers []*
 			FetchTimeout: checker.Duration(t.FetchTimeout), Margin: checker.Duration(t.Margin),
 			InvalidateWait: checker.Duration(t.invalidateWait()),
 			Outside:        []string{"127.0.0.1"}},
-		Fetches: ledger,
-		Tokens:  lives,
+		Fetches:  ledger,
+		Tokens:   lives,
+		Platform: plat,
 	}
-	for _, a := range cfg.apps {
-		hist.Apps = append(hist.Apps, checker.App{Name: a.name, Kind: a.kind, AppID: a.appID, RefreshEvery: checker.Duration(a.refreshEvery)})
-	}
+	hist.Apps = cfg.credentials()
 	for _, c := range consumers {
 		hist.Reads = append(hist.Reads, c.reads...)
 		hist.Uses = append(hist.Uses, c.uses...)

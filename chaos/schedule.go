@@ -22,17 +22,20 @@ type Step struct {
 	Replica int   // for replica faults: -1 the leader at the time, else an index
 	Members []int // for etcd faults
 	App     int   // for WeChat faults and faults aligned to a fetch
+	// Authorizer is, for the platform's faults, an authorizer's index.
+	Authorizer int
 	// Param is a latency or delay, by kind.
 	Param time.Duration
 }
 
 // planner draws a schedule from a seed.
 type planner struct {
-	rng      *rand.Rand
-	timing   Timing
-	replicas int
-	members  int
-	apps     int
+	rng         *rand.Rand
+	timing      Timing
+	replicas    int
+	members     int
+	apps        int
+	authorizers int
 }
 
 func (p *planner) between(lo, hi time.Duration) time.Duration {
@@ -127,6 +130,20 @@ func (p *planner) step(kind string) Step {
 		s.App = 0 // a classic token: the foreign mint kills it one overlap later
 		s.Param = p.between(time.Second, 3*time.Second)
 		s.Hold = s.Param + p.timing.Overlap + p.timing.FetchTimeout + p.timing.Margin
+	case PlatformKillMidExchange, PlatformKillMidRefresh:
+		// WeChat answers (and mints, and rotates the refresh token) half
+		// a fetch timeout into the call, while no leader lives; the
+		// killed leader starts again after Hold.
+		s.Authorizer = p.rng.IntN(max(p.authorizers, 1))
+		s.Param = p.timing.FetchTimeout / 2
+		s.Hold = p.between(2*time.Second, 5*time.Second)
+	case PlatformTicketStop:
+		// The bound on the stop: the ticket in force expires within
+		// TicketTTL, the component token's next refresh meets it within
+		// a token life, and the cluster then asks WeChat to push again.
+		s.Hold = p.timing.TicketTTL + p.timing.TokenTTL + 30*time.Second
+	case PlatformWrongKey:
+		s.Hold = p.between(3*p.timing.TicketEvery, 5*p.timing.TicketEvery)
 	}
 	return s
 }
@@ -145,14 +162,22 @@ func (s Step) cost(t Timing) time.Duration {
 		c += 2*align + t.Holdoff // a refresh chosen for its timing, then the refused app's recovery
 	case RollingRestart:
 		c += 4 * (align + t.FetchTimeout + 5*time.Second) // one stop and start per replica
+	case PlatformKillMidExchange:
+		c += t.ElectionTTL + t.FetchTimeout + t.Margin + 5*time.Second // the successor's recovery, checked
+	case PlatformKillMidRefresh:
+		c += align + t.ElectionTTL + t.FetchTimeout + t.Margin + 5*time.Second
+	case PlatformTicketStop:
+		c = s.Gap + t.TicketTTL + align + 3*time.Second // Hold is only its bound
+	case PlatformWrongKey:
+		c += t.TicketEvery
 	}
 	return c
 }
 
 // plan draws the schedule: every required kind once, in a random order,
 // then kinds from pool until the steps fill d.
-func plan(seed int64, d time.Duration, required, pool []string, t Timing, replicas, members, apps int) []Step {
-	p := &planner{rng: rand.New(rand.NewPCG(uint64(seed), 0x5eed)), timing: t, replicas: replicas, members: members, apps: apps}
+func plan(seed int64, d time.Duration, required, pool []string, t Timing, replicas, members, apps, authorizers int) []Step {
+	p := &planner{rng: rand.New(rand.NewPCG(uint64(seed), 0x5eed)), timing: t, replicas: replicas, members: members, apps: apps, authorizers: authorizers}
 	var steps []Step
 	var total time.Duration
 	req := slices.Clone(required)
@@ -173,10 +198,11 @@ func plan(seed int64, d time.Duration, required, pool []string, t Timing, replic
 	return steps
 }
 
-// describe renders s with names from the run.
-func (s Step) describe(replicas []*replica, etcd *etcdCluster, apps []app) string {
+// describe renders s with names from the run; plat is nil without a
+// platform.
+func (s Step) describe(replicas []*replica, etcd *etcdCluster, apps []app, plat *platformSetup) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%-22s hold %-6v", s.Kind, s.Hold)
+	fmt.Fprintf(&b, "%-26s hold %-6v", s.Kind, s.Hold)
 	switch s.Kind {
 	case LeaderKill, LeaderPause, LeaderPauseLong, LeaderKillMidFetch, LeaderPauseMinting:
 		b.WriteString(" target the leader")
@@ -203,6 +229,16 @@ func (s Step) describe(replicas []*replica, etcd *etcdCluster, apps []app) strin
 			names = append(names, etcd.members[i].name)
 		}
 		b.WriteString(" target " + strings.Join(names, ","))
+	case PlatformKillMidExchange, PlatformKillMidRefresh:
+		what := "the exchange of a new code of "
+		if s.Kind == PlatformKillMidRefresh {
+			what = "a refresh of "
+		}
+		b.WriteString(" target the leader, during " + what + plat.authorizerName(s.Authorizer))
+	case PlatformTicketStop:
+		b.WriteString(" target the ticket pushes to platform " + platformName + ", until the cluster restarts them (at most the hold)")
+	case PlatformWrongKey:
+		b.WriteString(" target the pushes to platform " + platformName)
 	default:
 		b.WriteString(" target app " + apps[s.App].name)
 	}
@@ -217,9 +253,9 @@ func (s Step) describe(replicas []*replica, etcd *etcdCluster, apps []app) strin
 }
 
 // printSchedule writes the schedule, one step a line.
-func printSchedule(w io.Writer, seed int64, steps []Step, replicas []*replica, etcd *etcdCluster, apps []app) {
+func printSchedule(w io.Writer, seed int64, steps []Step, replicas []*replica, etcd *etcdCluster, apps []app, plat *platformSetup) {
 	fmt.Fprintf(w, "chaos: schedule for seed %d (%d faults):\n", seed, len(steps))
 	for i, s := range steps {
-		fmt.Fprintf(w, "  %2d. after %-5v %s\n", i+1, s.Gap, s.describe(replicas, etcd, apps))
+		fmt.Fprintf(w, "  %2d. after %-5v %s\n", i+1, s.Gap, s.describe(replicas, etcd, apps, plat))
 	}
 }

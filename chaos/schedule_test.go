@@ -20,10 +20,11 @@ func TestPlan(t *testing.T) {
 		{"soak: the pool fills the time", 7, 30 * time.Minute, Required, DefaultPool, 60},
 		{"one kind only", 3, 30 * time.Second, []string{WeChatLate}, []string{WeChat5xx}, 1},
 		{"production suite", 1, Suites["production"].Duration, Suites["production"].Required, Suites["production"].Pool, len(ProductionRequired)},
+		{"platform suite", 1, Suites["platform"].Duration, Suites["platform"].Required, Suites["platform"].Pool, len(PlatformRequired)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			steps := plan(tt.seed, tt.d, tt.required, tt.pool, DefaultTiming, 4, 3, 2)
+			steps := plan(tt.seed, tt.d, tt.required, tt.pool, DefaultTiming, 4, 3, 2, 4)
 			if len(steps) < tt.wantMin {
 				t.Fatalf("plan has %d steps, want at least %d", len(steps), tt.wantMin)
 			}
@@ -33,7 +34,7 @@ func TestPlan(t *testing.T) {
 				if s.Hold <= 0 {
 					t.Errorf("%s: hold %v, want positive", s.Kind, s.Hold)
 				}
-				if s.App < 0 || s.App >= 2 || s.Replica >= 4 {
+				if s.App < 0 || s.App >= 2 || s.Replica >= 4 || s.Authorizer < 0 || s.Authorizer >= 4 {
 					t.Errorf("%s: target out of range: %+v", s.Kind, s)
 				}
 				for _, m := range s.Members {
@@ -50,9 +51,9 @@ func TestPlan(t *testing.T) {
 					t.Errorf("required kind %s not planned", k)
 				}
 			}
-			again := plan(tt.seed, tt.d, tt.required, tt.pool, DefaultTiming, 4, 3, 2)
+			again := plan(tt.seed, tt.d, tt.required, tt.pool, DefaultTiming, 4, 3, 2, 4)
 			if !slices.EqualFunc(steps, again, func(a, b Step) bool {
-				return a.Kind == b.Kind && a.Gap == b.Gap && a.Hold == b.Hold && a.App == b.App &&
+				return a.Kind == b.Kind && a.Gap == b.Gap && a.Hold == b.Hold && a.App == b.App && a.Authorizer == b.Authorizer &&
 					a.Replica == b.Replica && a.Param == b.Param && slices.Equal(a.Members, b.Members)
 			}) {
 				t.Error("the same seed planned two different schedules")
@@ -62,7 +63,7 @@ func TestPlan(t *testing.T) {
 }
 
 func TestPlanTargets(t *testing.T) {
-	steps := plan(5, time.Hour, AllKinds, AllKinds, DefaultTiming, 4, 3, 2)
+	steps := plan(5, time.Hour, AllKinds, AllKinds, DefaultTiming, 4, 3, 2, 4)
 	for _, s := range steps {
 		switch s.Kind {
 		case EtcdQuorumLoss:
@@ -113,6 +114,20 @@ func TestPlanTargets(t *testing.T) {
 			if s.App != 0 || s.Hold < DefaultTiming.Overlap {
 				t.Errorf("foreign fetch of app %d held %v, want the classic app 0 and at least an overlap", s.App, s.Hold)
 			}
+		case PlatformKillMidExchange, PlatformKillMidRefresh:
+			// WeChat answers while no leader lives: before a successor
+			// can be elected.
+			if s.Param <= 0 || s.Param >= DefaultTiming.ElectionTTL || s.Param >= DefaultTiming.FetchTimeout {
+				t.Errorf("%s answers after %v, want within the election TTL %v and the fetch timeout", s.Kind, s.Param, DefaultTiming.ElectionTTL)
+			}
+		case PlatformTicketStop:
+			if s.Hold <= DefaultTiming.TicketTTL+DefaultTiming.TokenTTL {
+				t.Errorf("ticket stop bounded by %v, want more than a ticket's and a token's life", s.Hold)
+			}
+		case PlatformWrongKey:
+			if s.Hold < 2*DefaultTiming.TicketEvery {
+				t.Errorf("wrong key for %v, want at least two pushes (every %v)", s.Hold, DefaultTiming.TicketEvery)
+			}
 		}
 	}
 }
@@ -138,5 +153,11 @@ func TestDefaultTiming(t *testing.T) {
 	}
 	if d.Holdoff != 2*d.Overlap {
 		t.Errorf("holdoff %v, want 2 x the overlap", d.Holdoff)
+	}
+	if d.TicketEvery != d.TokenTTL/12 {
+		t.Errorf("ticket pushed every %v, want a twelfth of a token's life (10 minutes of 2 hours)", d.TicketEvery)
+	}
+	if d.TicketTTL <= d.TokenTTL {
+		t.Errorf("tickets live %v, want longer than a component token (%v): pushes stopped past the token's life leave a good ticket", d.TicketTTL, d.TokenTTL)
 	}
 }

@@ -21,7 +21,8 @@ type sim struct {
 	hc   *http.Client
 }
 
-func newSim(sp *spawner, pp *ports, cfg *Config) (*sim, error) {
+// newSim prepares the simulator; with a platform, it pushes to pushURL.
+func newSim(sp *spawner, pp *ports, cfg *Config, pushURL string) (*sim, error) {
 	port, err := pp.next()
 	if err != nil {
 		return nil, err
@@ -30,6 +31,9 @@ func newSim(sp *spawner, pp *ports, cfg *Config) (*sim, error) {
 		"--token-ttl", cfg.Timing.TokenTTL.String(), "--overlap", cfg.Timing.Overlap.String()}
 	for _, a := range cfg.apps {
 		args = append(args, "--app", a.appID+":"+a.secret)
+	}
+	if cfg.platform != nil {
+		args = append(args, cfg.platform.simArgs(pushURL, cfg.Timing)...)
 	}
 	return &sim{
 		port: port,
@@ -47,6 +51,7 @@ type fault struct {
 	Latency string `json:"latency,omitempty"`
 	Count   int    `json:"count,omitempty"`
 	AppID   string `json:"appid,omitempty"`
+	Kind    string `json:"kind,omitempty"` // one kind of call only, e.g. query_auth
 }
 
 func (s *sim) setFault(ctx context.Context, f fault) error {

@@ -161,6 +161,15 @@ func (r *Refresher) begin(ctx context.Context, w worker, c Cred, snap tokenstore
 	if r.cfg.Unsafe.SkipIntent {
 		return 0, nil
 	}
+	if code != nil && r.cfg.Unsafe.NoCodeClaim {
+		// Unsafe: the code stays; a record newer than it says it was
+		// exchanged (a dead leader's exchange published none).
+		if snap.Record != nil && snap.Record.FetchedAt.After(code.CreateTime) {
+			_ = r.cfg.Store.DropCode(ctx, w.g, *code)
+			return 0, tokenstore.ErrFenced // read again, without the code
+		}
+		return r.cfg.Store.BeginFetch(ctx, w.g, snap, in, c.Budget)
+	}
 	if code != nil {
 		return r.cfg.Store.BeginExchange(ctx, w.g, snap, in, *code)
 	}

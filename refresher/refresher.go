@@ -99,6 +99,11 @@ type Unsafe struct {
 	NoForeign     bool // no foreign-fetch detection
 	NoReportLimit bool // an unconfirmed report refreshes at once, every time
 	NoShortScale  bool // no scaling of the refresh point for short tokens
+	// NoCodeClaim leaves an authorization code stored when its exchange
+	// begins, and takes it as exchanged once a record newer than it is
+	// published: a successor of a leader that died mid-exchange presents
+	// it again.
+	NoCodeClaim bool
 }
 
 // Refresher runs the leader's loop for one term at a time (Lead), and a

@@ -7,7 +7,7 @@ import (
 
 // UnsafeNames are the protections ParseUnsafe knows, as the fault suite
 // names them.
-var UnsafeNames = []string{"intent", "isolation", "blind-retry", "drain", "recovery", "report-limit", "foreign", "short-scale"}
+var UnsafeNames = []string{"intent", "isolation", "blind-retry", "drain", "recovery", "report-limit", "foreign", "short-scale", "code-claim"}
 
 // ParseUnsafe turns a comma-separated list of UnsafeNames into the
 // switches that turn those protections off. Only the fault suite uses it:
@@ -33,6 +33,8 @@ func ParseUnsafe(list string) (Unsafe, error) {
 			u.NoForeign = true
 		case "short-scale":
 			u.NoShortScale = true
+		case "code-claim":
+			u.NoCodeClaim = true
 		default:
 			return u, fmt.Errorf("unknown protection %q (want %s)", name, strings.Join(UnsafeNames, ", "))
 		}

@@ -17,15 +17,17 @@ const (
 
 // serving are the app-scoped kinds that must not cost their app any
 // read: the cluster has a way to keep serving through them (another host,
-// a waited-out window, a prompt answer), so their spans count towards
-// the app's availability. A foreign fetch's dead reads are excused
-// separately (see excusedSpans).
+// a waited-out window, a prompt answer, the last good ticket), so their
+// spans count towards the app's availability. A foreign fetch's dead
+// reads are excused separately (see excusedSpans).
 var serving = map[string]bool{
 	kindRefuseLeader:     true,
 	"wechat-late":        true,
 	"wechat-late-retry":  true,
 	"report-late-reject": true,
 	kindForeign:          true,
+	kindTicketStop:       true,
+	"platform-wrong-key": true,
 }
 
 // touches reports whether reads of app may fail during f: f is a fault

@@ -86,6 +86,7 @@ func (c Checker) Check(h History) Report {
 	c.stuckReports(r, h, lives)
 	c.foreign(r, h)
 	c.stops(r, h)
+	c.platform(r, h)
 	return *r
 }
 

@@ -27,10 +27,10 @@ func (c Checker) fetches(r *Report, h History) {
 	}
 	bySeries := map[series][]Fetch{}
 	for _, f := range h.Fetches {
-		if slices.Contains(h.Run.Outside, f.Caller) {
+		k, ok := credSeries(f)
+		if !ok || slices.Contains(h.Run.Outside, f.Caller) {
 			continue
 		}
-		k := series{f.Kind, f.AppID}
 		bySeries[k] = append(bySeries[k], f)
 	}
 	apps := map[series]App{}

@@ -29,6 +29,9 @@ type History struct {
 	// Invalidations are the reports of tokens as dead, by consumers and
 	// by the harness.
 	Invalidations []Invalidation `json:"invalidations,omitempty"`
+	// Platform is the run's Open Platform third-party platform, if it
+	// had one.
+	Platform *Platform `json:"platform,omitempty"`
 }
 
 // Run describes the run as a whole.
@@ -164,6 +167,8 @@ type Fetch struct {
 	Issued  bool      `json:"issued,omitempty"`
 	Errcode int       `json:"errcode"`
 	Caller  string    `json:"caller,omitempty"`
+	// Code is the authorization code an api_query_auth call presented.
+	Code string `json:"code,omitempty"`
 }
 
 // Life is when a token was valid, as the simulator says: from Issued

@@ -29,6 +29,9 @@ type Report struct {
 	// ExcusedDropped counts the rest.
 	Excused        []Violation `json:"excused,omitempty"`
 	ExcusedDropped int         `json:"excused_dropped,omitempty"`
+	// Platform summarizes a run with an Open Platform third-party
+	// platform; nil without one.
+	Platform *PlatformStats `json:"platform,omitempty"`
 }
 
 // AppStats is the availability of one app outside the faults that may
@@ -189,6 +192,17 @@ func (r Report) Table() string {
 	}
 	tw.Flush()
 	b.WriteByte('\n')
+
+	if p := r.Platform; p != nil {
+		b.WriteString("platform: authorization codes and their exchanges; refresh-token checks; the recovery path (refreshes answered 61023, api_get_authorizer_list calls); pushes\n")
+		tw = tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "CODES\tEXCHANGED ONCE\tTWICE\tNEVER\tREFRESH CHECKS\tLOST\t61023\tLIST CALLS\tMAX IN FLIGHT\tPUSHES\tWRONG KEY\tACCEPTED\tSTART PUSH\t")
+		fmt.Fprintf(tw, "%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t\n",
+			p.Codes, p.Exchanged, p.Twice, p.Never, p.RefreshChecks, p.RefreshLost, p.Rejected, p.Listed, p.MaxInFlight,
+			p.Pushes, p.WrongKey, p.WrongKeyAccepted, p.StartPush)
+		tw.Flush()
+		b.WriteByte('\n')
+	}
 
 	tw = tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "CHECK\tRESULT\tGOT\tWANT")

@@ -14,7 +14,7 @@ import (
 //	GET    /_sim/current?appid=A&kind=K       -> {"token":"..."}
 //	GET    /_sim/uses                        -> {"ok":n,"dead":n}
 //	GET    /_sim/fault                       -> the fault in force
-//	POST   /_sim/fault   {"mode","latency":"2s","count","appid"} (see Fault.MarshalJSON)
+//	POST   /_sim/fault   {"mode","latency":"2s","count","appid","kind"} (see Fault.MarshalJSON)
 //	DELETE /_sim/fault                       (held calls end at once)
 //	GET    /_sim/refuse                      -> [{"appid","ips","until"}...]
 //	POST   /_sim/refuse  {"appid","ips":["127.0.0.11"],"for":"40s"} (see Refusal; no "for": until cleared)

@@ -43,6 +43,10 @@ type Fault struct {
 	// api_query_auth, the authorizer; for other component calls, the
 	// component appid); "" matches every call.
 	AppID string
+	// Kind limits the fault to calls of one kind (KindClassic,
+	// KindQueryAuth, KindAuthorizer...: Fetch.Kind); "" matches every
+	// kind.
+	Kind string
 }
 
 // faultJSON is Fault on the wire, with Latency as a Go duration string
@@ -52,12 +56,13 @@ type faultJSON struct {
 	Latency json.RawMessage `json:"latency,omitempty"`
 	Count   int             `json:"count,omitempty"`
 	AppID   string          `json:"appid,omitempty"`
+	Kind    string          `json:"kind,omitempty"`
 }
 
-// MarshalJSON encodes f as {"mode","latency":"2s","count","appid"}, the
-// body of POST /_sim/fault.
+// MarshalJSON encodes f as {"mode","latency":"2s","count","appid","kind"},
+// the body of POST /_sim/fault.
 func (f Fault) MarshalJSON() ([]byte, error) {
-	fj := faultJSON{Mode: f.Mode, Count: f.Count, AppID: f.AppID}
+	fj := faultJSON{Mode: f.Mode, Count: f.Count, AppID: f.AppID, Kind: f.Kind}
 	if f.Latency != 0 {
 		fj.Latency, _ = json.Marshal(f.Latency.String())
 	}
@@ -85,7 +90,7 @@ func (f *Fault) UnmarshalJSON(b []byte) error {
 			return fmt.Errorf("fault latency %s: want a duration such as \"2s\"", fj.Latency)
 		}
 	}
-	*f = Fault{Mode: fj.Mode, Latency: d, Count: fj.Count, AppID: fj.AppID}
+	*f = Fault{Mode: fj.Mode, Latency: d, Count: fj.Count, AppID: fj.AppID, Kind: fj.Kind}
 	return nil
 }
 
@@ -117,12 +122,12 @@ func (s *Sim) ClearFault() {
 	s.SetFault(Fault{})
 }
 
-// takeFault consumes one application of the fault if it matches appID,
-// and returns the channel that ClearFault closes.
-func (s *Sim) takeFault(appID string) (Fault, <-chan struct{}, bool) {
+// takeFault consumes one application of the fault if it matches the
+// call's kind and appID, and returns the channel that ClearFault closes.
+func (s *Sim) takeFault(kind, appID string) (Fault, <-chan struct{}, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.faultOn || (s.fault.AppID != "" && s.fault.AppID != appID) {
+	if !s.faultOn || (s.fault.AppID != "" && s.fault.AppID != appID) || (s.fault.Kind != "" && s.fault.Kind != kind) {
 		return Fault{}, nil, false
 	}
 	f, gen := s.fault, s.faultGen
@@ -139,7 +144,7 @@ func (s *Sim) takeFault(appID string) (Fault, <-chan struct{}, bool) {
 // has been answered; after a latency fault it returns false and the caller
 // answers normally.
 func (s *Sim) injectFault(w http.ResponseWriter, r *http.Request, c call) bool {
-	f, cleared, ok := s.takeFault(c.appID)
+	f, cleared, ok := s.takeFault(c.kind, c.appID)
 	if !ok {
 		return false
 	}

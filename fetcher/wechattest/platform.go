@@ -260,3 +260,16 @@ func (s *Sim) RefreshToken(componentAppID, authorizerAppID string) string {
 	}
 	return ""
 }
+
+// Authorized reports whether an authorizer is authorized to the platform
+// now (Authorize or SeedAuthorizer, and no Unauthorize since).
+func (s *Sim) Authorized(componentAppID, authorizerAppID string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if pl := s.platforms[componentAppID]; pl != nil {
+		if a := pl.auths[authorizerAppID]; a != nil {
+			return a.authorized
+		}
+	}
+	return false
+}

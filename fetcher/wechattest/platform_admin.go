@@ -60,6 +60,8 @@ func (pj platformJSON) platform() (Platform, error) {
 //	GET  /_sim/pushes                          -> [Push...]
 //	GET  /_sim/inflight?kind=K&id=ID           -> {"max":n} (see MaxInFlight)
 //	GET  /_sim/exchanges?code=C                -> {"exchanges":n}
+//	GET  /_sim/platforms/{appid}/refresh_token?authorizer=A
+//	                                           -> {"refresh_token","authorized"} (see RefreshToken)
 //
 // A push that fails still answers 200 with the Push and its "err"; the
 // authorization code of a failed authorize push is valid.
@@ -181,5 +183,9 @@ func (s *Sim) routePlatformAdmin(mux *http.ServeMux) {
 	})
 	mux.HandleFunc("GET /_sim/exchanges", func(w http.ResponseWriter, r *http.Request) {
 		writeAdmin(w, map[string]int{"exchanges": s.Exchanges(r.URL.Query().Get("code"))})
+	})
+	mux.HandleFunc("GET /_sim/platforms/{appid}/refresh_token", func(w http.ResponseWriter, r *http.Request) {
+		comp, authz := r.PathValue("appid"), r.URL.Query().Get("authorizer")
+		writeAdmin(w, map[string]any{"refresh_token": s.RefreshToken(comp, authz), "authorized": s.Authorized(comp, authz)})
 	})
 }

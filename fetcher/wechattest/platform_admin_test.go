@@ -70,6 +70,16 @@ func TestPlatformAdminAPI(t *testing.T) {
 	if call("GET", "/_sim/exchanges?code="+a.Code, nil, &ex); ex["exchanges"] != 0 {
 		t.Errorf("exchanges %v", ex)
 	}
+	var rt struct {
+		RefreshToken string `json:"refresh_token"`
+		Authorized   bool   `json:"authorized"`
+	}
+	if call("GET", "/_sim/platforms/"+compID+"/refresh_token?authorizer=wxbench00000000002", nil, &rt); !rt.Authorized || rt.RefreshToken != e.srv.RefreshToken(compID, "wxbench00000000002") {
+		t.Errorf("refresh_token of a seeded authorizer: %+v, want authorized with the newest refresh token", rt.Authorized)
+	}
+	if call("GET", "/_sim/platforms/"+compID+"/refresh_token?authorizer="+authAppID, nil, &rt); rt.Authorized || rt.RefreshToken != "" {
+		t.Errorf("refresh_token of an unauthorized authorizer: authorized %v, token set %v; want neither", rt.Authorized, rt.RefreshToken != "")
+	}
 	if st := call("POST", "/_sim/platforms/wxnope/push", nil, nil); st != http.StatusBadRequest {
 		t.Errorf("push for an unknown platform: %d", st)
 	}

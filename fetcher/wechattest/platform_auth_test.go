@@ -226,3 +226,27 @@ func TestInFlightPerCredential(t *testing.T) {
 		t.Errorf("MaxInFlight = %d, want 2", got)
 	}
 }
+
+// TestFaultByKind: a fault limited to one kind of call leaves an
+// authorizer's other calls alone: a latency on api_query_auth does not
+// slow api_authorizer_token, and the reverse.
+func TestFaultByKind(t *testing.T) {
+	e := newPlatformEnv(t, Config{}, Platform{})
+	ctok := e.componentToken(e.ticket()).ComponentAccessToken
+	e.srv.SetFault(Fault{Mode: FaultBusy, Kind: KindAuthorizer, AppID: authAppID, Count: 1})
+	q := e.component("api_query_auth", ctok, map[string]any{"authorization_code": e.authorize(authAppID)})
+	if q.Errcode != 0 {
+		t.Fatalf("api_query_auth under a fault on api_authorizer_token: %+v", q)
+	}
+	body := map[string]any{"authorizer_appid": authAppID, "authorizer_refresh_token": q.AuthorizationInfo.RefreshToken}
+	if a := e.component("api_authorizer_token", ctok, body); a.Errcode != -1 {
+		t.Errorf("api_authorizer_token under its fault: errcode %d, want -1", a.Errcode)
+	}
+	e.srv.SetFault(Fault{Mode: FaultBusy, Kind: KindQueryAuth, Count: 1})
+	if a := e.component("api_authorizer_token", ctok, body); a.Errcode != 0 {
+		t.Errorf("api_authorizer_token under a fault on api_query_auth: errcode %d, want 0", a.Errcode)
+	}
+	if q := e.component("api_query_auth", ctok, map[string]any{"authorization_code": e.authorize(authAppID)}); q.Errcode != -1 {
+		t.Errorf("api_query_auth under its fault: errcode %d, want -1", q.Errcode)
+	}
+}

@@ -7,6 +7,7 @@
 //
 //	go run ./chaos/cmd/wxchaos -seed 1                    # the short run (the core suite)
 //	go run ./chaos/cmd/wxchaos -seed 1 -suite production  # the second short run
+//	go run ./chaos/cmd/wxchaos -seed 1 -suite platform    # the third: an Open Platform's faults
 //	go run ./chaos/cmd/wxchaos -soak -seed 7              # 30 minutes, every suite
 //	go run ./chaos/cmd/wxchaos -unsafe-off intent         # a broken build: must fail
 package main
@@ -32,7 +33,7 @@ func main() {
 
 func run() int {
 	var cfg chaos.Config
-	suite := flag.String("suite", "core", "the faults to require and draw from: core, production or all (see README.md)")
+	suite := flag.String("suite", "core", "the faults to require and draw from: core, production, platform or all (see README.md)")
 	flag.DurationVar(&cfg.Duration, "duration", 0, "how long consumers read while faults are injected (default: the suite's, 3m30s for core)")
 	soak := flag.Bool("soak", false, "a 30-minute soak of every suite (sets -suite all, -duration 30m and -read-every 100ms unless given)")
 	flag.Int64Var(&cfg.Seed, "seed", 0, "schedule seed (0: from the clock; printed, so a run can be replayed)")
@@ -40,6 +41,8 @@ func run() int {
 	faults := flag.String("faults", "", "comma-separated fault kinds to draw from after the required ones (default: the suite's pool; \"all\" every kind, \"none\" no more than the required ones)")
 	require := flag.String("require", "", "comma-separated fault kinds the run must inject (default: every kind the suite requires; \"none\")")
 	flag.DurationVar(&cfg.ReadEvery, "read-every", 25*time.Millisecond, "pause between a consumer's reads")
+	flag.BoolVar(&cfg.Platform, "platform", false, "add an Open Platform third-party platform (and record encryption) to the cluster; on whenever a platform fault may run")
+	flag.IntVar(&cfg.Authorizers, "authorizers", 4, "accounts authorizing the platform at start, 1 to 10")
 	unsafeOff := flag.String("unsafe-off", "", "comma-separated protections to switch off in every replica (a -tags wxunsafe build): "+strings.Join(chaos.Protections, ", ")+"; the run must fail")
 	skipIntent := flag.Bool("unsafe-skip-intent", false, "the same as -unsafe-off intent")
 	out := flag.String("out", "chaos-out", "directory for report.json, history.json and (with -keep) logs")
@@ -57,6 +60,8 @@ func run() int {
 	flag.DurationVar(&t.Holdoff, "holdoff", t.Holdoff, "replicas' election.holdoff")
 	flag.DurationVar(&t.ReadWait, "read-wait", t.ReadWait, "replicas' refresh.read_wait (0: their default)")
 	flag.DurationVar(&t.InvalidateWait, "invalidate-wait", t.InvalidateWait, "replicas' refresh.invalidate_wait (0: their default)")
+	flag.DurationVar(&t.TicketEvery, "ticket-every", t.TicketEvery, "simulator's component_verify_ticket push interval (with a platform)")
+	flag.DurationVar(&t.TicketTTL, "ticket-ttl", t.TicketTTL, "simulator's component_verify_ticket lifetime (with a platform)")
 	flag.Parse()
 	cfg.Timing = t
 
@@ -75,7 +80,7 @@ func run() int {
 	}
 	st, ok := chaos.Suites[*suite]
 	if !ok {
-		fmt.Fprintf(os.Stderr, "wxchaos: unknown suite %q (want core, production or all)\n", *suite)
+		fmt.Fprintf(os.Stderr, "wxchaos: unknown suite %q (want core, production, platform or all)\n", *suite)
 		return 2
 	}
 	cfg.Required, cfg.Pool = st.Required, st.Pool
