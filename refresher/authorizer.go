@@ -19,6 +19,11 @@ const reasonCode = "authorization code"
 // again: 10 minutes at the default fetch timeout of 30 s.
 const recoverEvery = 20
 
+// ticketWait is how long a component token without a usable ticket waits
+// before it looks again (a new ticket wakes it sooner): a minute at the
+// default fetch timeout of 30 s.
+func (r *Refresher) ticketWait() time.Duration { return 2 * r.cfg.FetchTimeout }
+
 // recoverWait is recoverEvery as a duration.
 func (r *Refresher) recoverWait() time.Duration { return recoverEvery * r.cfg.FetchTimeout }
 
@@ -99,6 +104,15 @@ func (r *Refresher) prepareAuthorizer(ctx context.Context, w worker, c Cred, in 
 		return in, time.Time{}
 	}
 	found, err := r.findRefresh(ctx, c, in.access)
+	if err == nil && found == "" {
+		// WeChat lists no refresh token: an exchange that got no answer
+		// was never processed, and its claimed code may go once more.
+		if sc, claimed, cerr := r.cfg.Store.ClaimedCode(ctx, c.Name); cerr == nil && claimed && now.Before(sc.ExpiresAt) {
+			r.log.Warn("WeChat lists no refresh token for the account: presenting the code of an exchange that got no answer again", "cred", c.Name)
+			in.code = &sc
+			return in, time.Time{}
+		}
+	}
 	if err != nil || found == "" || (ok && found == rt.Value) {
 		msg := "no valid refresh token, and api_get_authorizer_list has none either: the account must authorize the platform again"
 		if err != nil {
@@ -207,7 +221,7 @@ func (r *Refresher) prepareComponent(ctx context.Context, c Cred, in input) (inp
 	}
 	if !ok {
 		r.kickPushes(ctx, c)
-		return in, now.Add(time.Minute)
+		return in, now.Add(r.ticketWait())
 	}
 	in.ticket = t.Value
 	return in, time.Time{}

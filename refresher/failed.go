@@ -51,7 +51,7 @@ func (r *Refresher) failed(ctx context.Context, w worker, c Cred, t *term, snap 
 		// The ticket in force is refused: a newer push wakes the
 		// component token; ask WeChat for one meanwhile.
 		r.kickPushes(ctx, c)
-		next = now.Add(time.Minute)
+		next = now.Add(r.ticketWait())
 		r.log.Error("WeChat refuses the component_verify_ticket: waiting for a newer push", "cred", c.Name, "err", err)
 	case fetcher.IsAuthCodeError(err):
 		// The code is gone (claimed when its exchange began): refresh

@@ -64,7 +64,7 @@ func (r *Refresher) fetch(ctx context.Context, w worker, c Cred, t *term, snap t
 		intent.Since = snap.Intent.Earliest() // the earliest unfinished call still counts
 	}
 	bctx, bcancel := context.WithTimeout(ctx, r.cfg.FetchTimeout)
-	intentRev, err := r.begin(bctx, w, c, snap, intent, p.code)
+	intentRev, err := r.begin(bctx, w, c, snap, intent, in.code)
 	bcancel()
 	switch {
 	case errors.Is(err, tokenstore.ErrBudget):

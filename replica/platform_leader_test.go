@@ -2,6 +2,7 @@ package replica_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -124,5 +125,48 @@ func TestPlatformLeaderKeepsAuthorizers(t *testing.T) {
 	}
 	if max := e.sim.MaxInFlight(wechattest.KindAuthorizer, platAuthzID); max > 1 {
 		t.Fatalf("%d authorizer calls in flight at once", max)
+	}
+}
+
+// TestPlatformExchangeWithoutAnswer: the exchange of a new authorization's
+// code gets no answer and WeChat never processed it (the simulator holds
+// the call until the fetch gives up, minting nothing). The account's
+// token must not be lost: WeChat lists no refresh token for it, so the
+// leader presents the claimed code once more, after the call's window,
+// and serves the token; the code is exchanged once.
+func TestPlatformExchangeWithoutAnswer(t *testing.T) {
+	e := newEnv(t, 1, wechattest.Config{})
+	cfg := e.testConfig("plat-noanswer")
+	platformConfig(t, cfg)
+	r := e.start(cfg, nil)
+	if err := e.sim.AddPlatform(wechattest.Platform{AppID: platCompID, Secret: platSecret, Token: platToken,
+		EncodingAESKey: platAESKey, PushURL: r.URL() + "/v1/platforms/saas/events", TicketEvery: -1}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if p, err := e.sim.PushTicket(ctx, platCompID); err != nil || !p.Accepted() {
+		t.Fatalf("push ticket: %v %d", err, p.Status)
+	}
+	if _, err := r.Cache().Wait(ctx, tokenstore.ComponentCred("saas"), 0); err != nil {
+		t.Fatalf("no component token: %v", err)
+	}
+	e.sim.SetFault(wechattest.Fault{Mode: wechattest.FaultTimeout, Kind: wechattest.KindQueryAuth, Count: 1})
+	a, err := e.sim.Authorize(ctx, platCompID, platAuthzID, wechattest.AuthorizeOptions{})
+	if err != nil || !a.Push.Accepted() {
+		t.Fatalf("authorize: %v", err)
+	}
+	rec, err := r.Cache().Wait(ctx, tokenstore.AuthorizerCred("saas", platAuthzID), 0)
+	if err != nil {
+		t.Fatalf("the authorization was lost: no token after an exchange without answer: %v", err)
+	}
+	if !e.sim.Valid(rec.Value, time.Now()) {
+		t.Fatal("the authorizer token served is not valid")
+	}
+	if n := e.sim.Exchanges(a.Code); n != 1 {
+		t.Fatalf("code exchanged %d times, want 1", n)
+	}
+	if !strings.Contains(e.logs.String(), "presenting the code of an exchange that got no answer again") {
+		t.Fatal("the token came some other way than the claimed code")
 	}
 }

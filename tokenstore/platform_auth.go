@@ -43,17 +43,13 @@ func (s *Store) PutCode(ctx context.Context, platform string, c AuthCode) (creat
 		return false, errors.New("tokenstore: code without a value or a valid authorizer appid")
 	}
 	key := s.keys.PlatformCode(platform, c.Authorizer, c.Code)
-	plain, err := json.Marshal(c)
+	sealed, err := s.sealCode(key, c)
 	if err != nil {
-		return false, err
-	}
-	sealed, err := sl.Seal(plain, []byte(key))
-	if err != nil {
-		return false, fmt.Errorf("seal code of %s/%s: %w", platform, c.Authorizer, err)
+		return false, fmt.Errorf("code of %s: %w", platform, err)
 	}
 	resp, err := s.c.Txn(ctx).
 		If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
-		Then(clientv3.OpPut(key, string(sealed))).
+		Then(clientv3.OpPut(key, sealed)).
 		Commit()
 	if err != nil {
 		return false, fmt.Errorf("store code of %s/%s: %w", platform, c.Authorizer, err)
@@ -184,15 +180,66 @@ func (s *Store) AuthorizerCodes(ctx context.Context, platform, appID string) (co
 }
 
 // BeginExchange is BeginFetch for the exchange of an authorization code
-// (api_query_auth): the same transaction deletes the code, so that it is
-// claimed by this intent and never exchanged again, whoever leads next and
-// whatever becomes of the call (a successor of a leader that died
-// mid-exchange recovers the refresh token through
-// api_get_authorizer_list instead).
+// (api_query_auth): the same transaction moves the code from the event
+// URL's keys to the credential's claimed code (Keys.Claimed), so that the
+// pending codes never offer it again, whoever leads next. A successor of
+// a leader that died mid-exchange finds the refresh token that exchange
+// created in api_get_authorizer_list; only if WeChat lists none for the
+// account (it never processed the call) may it present the claimed code
+// again (ClaimedCode). The claimed code goes with the publish of the
+// token (PublishAuthorizer). code may be the claimed code itself.
 func (s *Store) BeginExchange(ctx context.Context, f Fence, snap Snapshot, in Intent, code StoredCode) (int64, error) {
-	return s.beginFetch(ctx, f, snap, in, 0,
-		[]clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(code.Key), "=", code.Rev)},
-		[]clientv3.Op{clientv3.OpDelete(code.Key)})
+	claimed := s.keys.Claimed(snap.Cred)
+	cmps := []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(code.Key), "=", code.Rev)}
+	if code.Key == claimed {
+		return s.beginFetch(ctx, f, snap, in, 0, cmps, nil)
+	}
+	sealed, err := s.sealCode(claimed, code.AuthCode)
+	if err != nil {
+		return 0, err
+	}
+	return s.beginFetch(ctx, f, snap, in, 0, cmps,
+		[]clientv3.Op{clientv3.OpDelete(code.Key), clientv3.OpPut(claimed, sealed)})
+}
+
+// sealCode is c's etcd value under key.
+func (s *Store) sealCode(key string, c AuthCode) (string, error) {
+	sl := s.codec.sealing.Sealer
+	if sl == nil {
+		return "", ErrNoSealing
+	}
+	plain, err := json.Marshal(c)
+	if err != nil {
+		return "", err
+	}
+	sealed, err := sl.Seal(plain, []byte(key))
+	if err != nil {
+		return "", fmt.Errorf("seal code of %s: %w", c.Authorizer, err)
+	}
+	return string(sealed), nil
+}
+
+// ClaimedCode returns the code a fetch of cred claimed and whose token is
+// not published yet; ok is false if there is none (or it does not open).
+func (s *Store) ClaimedCode(ctx context.Context, cred string) (sc StoredCode, ok bool, err error) {
+	sl := s.codec.sealing.Sealer
+	if sl == nil {
+		return StoredCode{}, false, ErrNoSealing
+	}
+	key := s.keys.Claimed(cred)
+	resp, err := s.c.Get(ctx, key)
+	if err != nil {
+		return StoredCode{}, false, fmt.Errorf("read claimed code of %s: %w", cred, err)
+	}
+	if len(resp.Kvs) == 0 {
+		return StoredCode{}, false, nil
+	}
+	plain, err := sl.Open(resp.Kvs[0].Value, []byte(key))
+	if err != nil || json.Unmarshal(plain, &sc.AuthCode) != nil {
+		return StoredCode{}, false, nil
+	}
+	sc.Key, sc.Rev = key, resp.Kvs[0].ModRevision
+	return sc, true, nil
 }
 
 // DropCode deletes a code that will not be exchanged (expired, or

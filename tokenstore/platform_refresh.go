@@ -22,6 +22,7 @@ import (
 // and sealed like records:
 //
 //	P/refresh/<cred>                         RefreshToken (sealed value)
+//	P/claimed/<cred>                         the code an exchange claimed (sealed), until its token is published
 //	P/authorizer-info/<platform>/<appid>     AuthorizerInfo (plain JSON)
 
 // ComponentCred is the credential name of platform's component token.
@@ -38,6 +39,10 @@ func ParseAuthorizerCred(cred string) (platform, appID string, ok bool) {
 	}
 	return platform, rest, true
 }
+
+// Claimed is the key of the authorization code a fetch of cred claimed
+// (BeginExchange), until its token is published.
+func (k Keys) Claimed(cred string) string { return k.Prefix + "/claimed/" + cred }
 
 // Refreshes is the prefix of every refresh token.
 func (k Keys) Refreshes() string { return k.Prefix + "/refresh/" }
@@ -155,13 +160,14 @@ func (s *Store) PutRefreshToken(ctx context.Context, f Fence, cred string, t Ref
 
 // PublishAuthorizer is Publish of an authorizer's token with the refresh
 // token it came with, in the same fenced transaction: a token is never
-// published without its refresh token, nor the reverse.
+// published without its refresh token, nor the reverse. A claimed code
+// goes with it: a token is out, so it is exchanged.
 func (s *Store) PublishAuthorizer(ctx context.Context, f Fence, snap Snapshot, intentRev int64, rec Record, refresh RefreshToken) error {
 	op, err := s.refreshOp(snap.Cred, refresh)
 	if err != nil {
 		return fmt.Errorf("publish %s: %w", snap.Cred, err)
 	}
-	return s.publish(ctx, f, snap, intentRev, rec, []clientv3.Op{op})
+	return s.publish(ctx, f, snap, intentRev, rec, []clientv3.Op{op, clientv3.OpDelete(s.keys.Claimed(snap.Cred))})
 }
 
 // Revoke publishes the tombstone of an authorizer that unauthorized the
@@ -188,6 +194,7 @@ func (s *Store) Revoke(ctx context.Context, f Fence, snap Snapshot, node string,
 		clientv3.OpPut(s.keys.Cred(snap.Cred), recJSON),
 		clientv3.OpDelete(s.keys.Intent(snap.Cred)),
 		clientv3.OpDelete(s.keys.Refresh(snap.Cred)),
+		clientv3.OpDelete(s.keys.Claimed(snap.Cred)),
 		clientv3.OpDelete(s.keys.AuthorizerInfo(platform, appID)),
 		clientv3.OpDelete(s.keys.CredReports(snap.Cred), clientv3.WithPrefix()),
 	).Commit()

@@ -39,10 +39,14 @@ func TestCheckPlatform(t *testing.T) {
 		{"code exchanged again by a successor", func(h *History) {
 			h.Fetches = append(h.Fetches, Fetch{Start: at(10), At: at(10.1), Kind: kindQueryAuth, AppID: "wxa1", Code: "c1", Errcode: 61010})
 		}, []string{CheckCodes}},
-		{"code presented again after a call without an answer", func(h *History) {
+		{"code presented again after a call WeChat never processed", func(h *History) {
 			h.Fetches[len(h.Fetches)-3].Start, h.Fetches[len(h.Fetches)-3].At = at(2), at(2.1)
 			h.Fetches = append(h.Fetches, Fetch{Start: at(1), At: at(1.5), Kind: kindQueryAuth, AppID: "wxa1", Code: "c1", Errcode: -2})
-		}, []string{CheckCodes}},
+		}, nil},
+		{"code presented while a call without an answer was in flight", func(h *History) {
+			h.Fetches[len(h.Fetches)-3].Start, h.Fetches[len(h.Fetches)-3].At = at(1.2), at(1.3)
+			h.Fetches = append(h.Fetches, Fetch{Start: at(1), At: at(1.5), Kind: kindQueryAuth, AppID: "wxa1", Code: "c1", Errcode: -2})
+		}, []string{CheckConcurrent, CheckCodes}},
 		{"a retry after a definite refusal is no second exchange", func(h *History) {
 			h.Fetches = append(h.Fetches, Fetch{Start: at(0.5), At: at(0.6), Kind: kindQueryAuth, AppID: "wxa1", Code: "c1", Errcode: -1})
 		}, nil},
