@@ -54,38 +54,41 @@ func (s exchangeStats) rate() float64 {
 	return 0
 }
 
-// refreshStats is what the ledger says of the authorizer token refreshes
-// (api_authorizer_token) that started in a window.
+// refreshStats is what the ledger says of a refresh cycle: each
+// authorizer's first successful api_authorizer_token call that started
+// in a window.
 type refreshStats struct {
-	ok, failed int
-	perSecond  []int // calls started in each second from the first
-	// refreshedTwice counts authorizers refreshed more than once in the
-	// window (a refresh cycle refreshes each once).
-	refreshedTwice int
+	ok     int // authorizers refreshed
+	failed int // failed calls
+	again  int // calls after an authorizer's first refresh in the window
+	first  time.Time
+	// perSecond counts first refreshes started in each second from the
+	// first.
+	perSecond []int
 }
 
 func refreshesOf(ledger []wechattest.Fetch, from, to time.Time) refreshStats {
 	var s refreshStats
 	var starts []time.Time
-	per := map[string]int{}
+	seen := map[string]bool{}
 	for _, f := range ledger {
-		if f.Kind != wechattest.KindAuthorizer || f.Start.Before(from) || !f.Start.Before(to) {
-			continue
-		}
-		if f.Errcode != 0 {
+		switch {
+		case f.Kind != wechattest.KindAuthorizer || f.Start.Before(from) || !f.Start.Before(to):
+		case f.Errcode != 0:
 			s.failed++
-			continue
-		}
-		s.ok++
-		starts = append(starts, f.Start)
-		if per[f.AppID]++; per[f.AppID] == 2 {
-			s.refreshedTwice++
+		case seen[f.AppID]:
+			s.again++
+		default:
+			seen[f.AppID] = true
+			s.ok++
+			starts = append(starts, f.Start)
 		}
 	}
 	if len(starts) == 0 {
 		return s
 	}
 	slices.SortFunc(starts, func(a, b time.Time) int { return a.Compare(b) })
+	s.first = starts[0]
 	s.perSecond = make([]int, int(starts[len(starts)-1].Sub(starts[0])/time.Second)+1)
 	for _, t := range starts {
 		s.perSecond[int(t.Sub(starts[0])/time.Second)]++

@@ -126,12 +126,15 @@ func (t *authTracker) validNow(sim *wechattest.Server, now time.Time, margin tim
 // expiryCheck is what the replacements say of the tokens served.
 type expiryCheck struct {
 	replaced int
-	// dead counts records replaced only after the simulator stopped
-	// accepting their token: a dead token was served until then.
+	// dead counts records whose token the simulator no longer accepted
+	// at the last instant the record was served: when it was replaced,
+	// or, if that came later, when the serving margin ended its use.
 	dead int
-	// late counts records replaced after their own expiry less the
-	// margin: from then until the replacement nothing was served.
-	late int
+	// late counts records replaced after the serving margin ended their
+	// use: from then until the replacement the authorizer had no token to
+	// serve. worstGap is the longest such time.
+	late     int
+	worstGap time.Duration
 	// minLeft is the least time a replaced record still had before its
 	// expiry when it was replaced.
 	minLeft time.Duration
@@ -142,18 +145,22 @@ type expiryCheck struct {
 }
 
 // checkExpiry asks the simulator, for every replacement, whether the
-// replaced token was still alive at the instant it stopped being served.
+// replaced token was still alive at the last instant it was served.
 func (t *authTracker) checkExpiry(sim *wechattest.Server, margin time.Duration) expiryCheck {
 	t.mu.Lock()
 	repl := append([]replacement(nil), t.repl...)
 	t.mu.Unlock()
 	c := expiryCheck{replaced: len(repl)}
 	for i, rp := range repl {
-		if !sim.Valid(rp.prev.Value, rp.at) {
-			c.dead++
-		}
-		if !rp.prev.Usable(rp.at, margin) {
+		// Served while at + margin < ExpiresAt (Record.Usable).
+		last := rp.at
+		if end := rp.prev.ExpiresAt.Add(-rp.prev.Margin(margin)); !last.Before(end) {
+			last = end.Add(-time.Millisecond)
 			c.late++
+			c.worstGap = max(c.worstGap, rp.at.Sub(end))
+		}
+		if !sim.Valid(rp.prev.Value, last) {
+			c.dead++
 		}
 		if left := rp.prev.ExpiresAt.Sub(rp.at); i == 0 || left < c.minLeft {
 			c.minLeft = left
@@ -162,4 +169,18 @@ func (t *authTracker) checkExpiry(sim *wechattest.Server, margin time.Duration) 
 	}
 	slices.Sort(c.delays)
 	return c
+}
+
+// earliestRefresh is the earliest planned refresh of the authorizers'
+// current records.
+func (t *authTracker) earliestRefresh() time.Time {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var at time.Time
+	for _, r := range t.cur {
+		if at.IsZero() || r.RefreshAt.Before(at) {
+			at = r.RefreshAt
+		}
+	}
+	return at
 }
