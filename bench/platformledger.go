@@ -189,7 +189,7 @@ func perMethod(before, after map[string]float64, per int) (total float64, text s
 			total += d / float64(max(per, 1))
 		}
 	}
-	slices.SortFunc(ms, func(a, b m) int { return cmp.Compare(b.n, a.n) })
+	slices.SortFunc(ms, func(a, b m) int { return cmp.Or(cmp.Compare(b.n, a.n), strings.Compare(a.name, b.name)) })
 	parts := make([]string, 0, len(ms))
 	for _, x := range ms {
 		parts = append(parts, fmt.Sprintf("%s %.1f", x.name, x.n))

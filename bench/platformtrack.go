@@ -30,6 +30,14 @@ type authTracker struct {
 	chg       chan struct{} // closed and replaced on every change
 }
 
+// oracle says whether a token was valid at an instant; the simulator
+// (*wechattest.Server) is one.
+type oracle interface {
+	Valid(token string, at time.Time) bool
+}
+
+var _ oracle = (*wechattest.Server)(nil)
+
 // replacement is an authorizer record replaced by a newer one at at.
 type replacement struct {
 	prev tokenstore.Record
@@ -105,7 +113,7 @@ func (t *authTracker) counts() (served, refreshed int) {
 // validNow counts the authorizers whose current record holds a token that
 // the simulator accepts at now, and those whose record is usable (more
 // than margin left by its own expiry).
-func (t *authTracker) validNow(sim *wechattest.Server, now time.Time, margin time.Duration) (valid, usable int) {
+func (t *authTracker) validNow(sim oracle, now time.Time, margin time.Duration) (valid, usable int) {
 	t.mu.Lock()
 	recs := make([]tokenstore.Record, 0, len(t.cur))
 	for _, r := range t.cur {
@@ -146,7 +154,7 @@ type expiryCheck struct {
 
 // checkExpiry asks the simulator, for every replacement, whether the
 // replaced token was still alive at the last instant it was served.
-func (t *authTracker) checkExpiry(sim *wechattest.Server, margin time.Duration) expiryCheck {
+func (t *authTracker) checkExpiry(sim oracle, margin time.Duration) expiryCheck {
 	t.mu.Lock()
 	repl := append([]replacement(nil), t.repl...)
 	t.mu.Unlock()
