@@ -83,11 +83,16 @@ func (e *env) platformSection(ctx context.Context, r *Report) error {
 	// Tokens live 5 minutes (1 s is 24 s): the first refreshes fall due
 	// 4.6 minutes after the first exchange, after a fill of 10,000 at
 	// the 45 to 60 exchanges/s this machine manages, so that the refresh
-	// cycle is measured alone; it lasts as long as the fill. -quick: 1
-	// minute for 1,000.
+	// cycle is measured alone; it lasts as long as the fill. Each
+	// authorizer's refresh falls due one lifetime after its exchange, so
+	// the cycle keeps up only if the refreshes run about as fast as the
+	// exchanges did: a refresh may be late by refresh.before less the
+	// jitter and the margin, 16 s here (6.5 minutes in production),
+	// which 10,000 refreshes use up if they run 8% slower. -quick: tokens
+	// of 2 minutes for 1,000 authorizers, 6.5 s to spare.
 	n, clock := 10000, platformClock{scale: 24}
 	if e.opts.quick {
-		n, clock = 1000, platformClock{scale: 120}
+		n, clock = 1000, platformClock{scale: 60}
 	}
 	p, err := e.startPlatform(ctx, n, clock)
 	if p != nil {
