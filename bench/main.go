@@ -11,7 +11,9 @@
 //  5. 10,000 credentials: cold start, resident memory, refresh bursts;
 //  6. WeChat calls per classic credential per (simulated) day;
 //  7. a fleet of 1,000 watch-only replicas, straight to etcd and through
-//     etcd's gRPC proxy (fleet.go).
+//     etcd's gRPC proxy (fleet.go);
+//  8. an Open Platform third-party platform with 10,000 authorizers: the
+//     fill through the event URL and a refresh cycle (platform.go).
 //
 // Run it from the module root: go run ./bench [-quick] [-out FILE]. It
 // needs redis-server (apt-get install -y redis-server) and, for section
@@ -50,7 +52,7 @@ type options struct {
 }
 
 // sections in the order they run.
-var sections = []string{"read", "propagation", "failover", "scale", "day", "fleet"}
+var sections = []string{"read", "propagation", "failover", "scale", "day", "fleet", "platform"}
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -157,6 +159,7 @@ func run(ctx context.Context, args []string) error {
 	steps := map[string]func(context.Context, *Report) error{
 		"read": e.readSection, "propagation": e.propagationSection, "failover": e.failoverSection,
 		"scale": e.scaleSection, "day": e.daySection, "fleet": e.fleetSection,
+		"platform": e.platformSection,
 	}
 	for _, s := range sections {
 		if len(o.only) > 0 && !o.only[s] {

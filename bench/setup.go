@@ -59,6 +59,16 @@ type procConfig struct {
 	Apps        []benchApp
 	ListenUnix  string   // listen_unix, if set
 	Env         []string // added to the process's environment ("GOMAXPROCS=1")
+	// Timing, if set, replaces the refresh timing's defaults.
+	Timing *refreshTiming
+	// Extra is YAML appended to the file as it is (encryption:,
+	// platforms:).
+	Extra string
+}
+
+// refreshTiming is the refresh section's timing settings.
+type refreshTiming struct {
+	Before, Jitter, Margin, FetchTimeout, Overlap time.Duration
 }
 
 // writeConfig writes pc as a wxtoken YAML file at dir/<node>.yaml and
@@ -72,6 +82,10 @@ func (e *env) writeConfig(pc procConfig) (string, error) {
 	fmt.Fprintf(&b, "etcd:\n  endpoints: [%s]\n  prefix: %s\n", strings.Join(e.etcd.endpoints, ", "), pc.Prefix)
 	fmt.Fprintf(&b, "election:\n  ttl: %s\n  candidate: %t\n", pc.TTL, pc.Candidate)
 	fmt.Fprintf(&b, "refresh:\n  concurrency: %d\n", pc.Concurrency)
+	if t := pc.Timing; t != nil {
+		fmt.Fprintf(&b, "  before: %s\n  jitter: %s\n  margin: %s\n  fetch_timeout: %s\n  overlap: %s\n",
+			t.Before, t.Jitter, t.Margin, t.FetchTimeout, t.Overlap)
+	}
 	fmt.Fprintf(&b, "wechat:\n  base_url: %s\n  wecom_base_url: %s\n", pc.SimURL, pc.SimURL)
 	if len(pc.Apps) > 1000 {
 		// Thousands of apps go in an apps_file, as the README advises:
@@ -89,12 +103,13 @@ func (e *env) writeConfig(pc procConfig) (string, error) {
 			return "", err
 		}
 		fmt.Fprintf(&b, "apps_file: %s\n", appsPath)
-	} else {
+	} else if len(pc.Apps) > 0 {
 		b.WriteString("apps:\n")
 		for _, a := range pc.Apps {
 			fmt.Fprintf(&b, "  - {name: %s, kind: classic, appid: %s, secret: %s}\n", a.Name, a.AppID, a.Secret)
 		}
 	}
+	b.WriteString(pc.Extra)
 	path := filepath.Join(e.dir, pc.Node+".yaml")
 	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
 		return "", err

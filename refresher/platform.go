@@ -144,7 +144,7 @@ func (r *Refresher) watchPlatforms(ctx context.Context, s *sched, w worker, rev 
 	k := r.cfg.Store.Keys()
 	for ctx.Err() == nil {
 		wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
-		for resp := range r.cfg.Store.Client().Watch(wctx, k.PlatformEvents(), clientv3.WithPrefix(), clientv3.WithRev(rev)) {
+		for resp := range r.cfg.Store.Client().Watch(wctx, k.PlatformEvents(), clientv3.WithPrefix(), clientv3.WithRev(rev), clientv3.WithFilterDelete()) {
 			if resp.Err() != nil {
 				break
 			}

@@ -216,10 +216,13 @@ func (s *Sim) enter(kind, id string) func() {
 	s.mu.Lock()
 	s.inflight[k]++
 	s.maxInflight[k] = max(s.maxInflight[k], s.inflight[k])
+	s.inflightAll++
+	s.maxAll = max(s.maxAll, s.inflightAll)
 	s.mu.Unlock()
 	return func() {
 		s.mu.Lock()
 		s.inflight[k]--
+		s.inflightAll--
 		s.mu.Unlock()
 	}
 }
@@ -233,6 +236,23 @@ func (s *Sim) MaxInFlight(kind, id string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.maxInflight[credKey{kind, id}]
+}
+
+// MaxInFlightAll returns the most Open Platform calls, of every kind and
+// credential, that were in progress at the same time since New or the
+// last ResetMaxInFlightAll: what a client's concurrency bound allows.
+func (s *Sim) MaxInFlightAll() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.maxAll
+}
+
+// ResetMaxInFlightAll starts MaxInFlightAll again from the calls in
+// progress now, so that a benchmark can count one phase at a time.
+func (s *Sim) ResetMaxInFlightAll() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.maxAll = s.inflightAll
 }
 
 // Exchanges counts successful api_query_auth calls that presented code.

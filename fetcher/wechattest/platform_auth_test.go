@@ -250,3 +250,46 @@ func TestFaultByKind(t *testing.T) {
 		t.Errorf("api_query_auth under its fault: errcode %d, want -1", q.Errcode)
 	}
 }
+
+// TestInFlightAll: calls for different authorizers are counted together,
+// and a reset counts again from the calls still in progress.
+func TestInFlightAll(t *testing.T) {
+	e := newPlatformEnv(t, Config{}, Platform{})
+	ctok := e.componentToken(e.ticket()).ComponentAccessToken
+	ids := []string{authAppID, "wxauth0000000002"}
+	refresh := map[string]string{}
+	for _, id := range ids {
+		q := e.component("api_query_auth", ctok, map[string]any{"authorization_code": e.authorize(id)})
+		refresh[id] = q.AuthorizationInfo.RefreshToken
+	}
+	if got := e.srv.MaxInFlightAll(); got != 1 {
+		t.Fatalf("MaxInFlightAll after calls one at a time = %d, want 1", got)
+	}
+	e.srv.ResetMaxInFlightAll()
+	if got := e.srv.MaxInFlightAll(); got != 0 {
+		t.Fatalf("MaxInFlightAll after a reset with nothing in flight = %d, want 0", got)
+	}
+	e.srv.SetFault(Fault{Mode: FaultLatency, Latency: 10 * time.Second})
+	var wg sync.WaitGroup
+	for _, id := range ids {
+		wg.Go(func() {
+			e.component("api_authorizer_token", ctok, map[string]any{"authorizer_appid": id, "authorizer_refresh_token": refresh[id]})
+		})
+	}
+	for deadline := time.Now().Add(10 * time.Second); e.srv.MaxInFlightAll() < 2; {
+		if time.Now().After(deadline) {
+			t.Fatal("the two calls were never in flight together")
+		}
+		time.Sleep(time.Millisecond) // polling a condition the calls set
+	}
+	e.srv.ResetMaxInFlightAll() // both still held
+	if got := e.srv.MaxInFlightAll(); got != 2 {
+		t.Errorf("MaxInFlightAll after a reset with 2 held = %d, want 2", got)
+	}
+	e.srv.ClearFault()
+	wg.Wait()
+	e.srv.ResetMaxInFlightAll()
+	if got := e.srv.MaxInFlightAll(); got != 0 {
+		t.Errorf("MaxInFlightAll after the calls ended and a reset = %d, want 0", got)
+	}
+}

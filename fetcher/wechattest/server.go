@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -26,6 +27,7 @@ type Server struct {
 	mu       sync.Mutex
 	closed   bool
 	inflight sync.WaitGroup
+	conns    atomic.Int64 // connections accepted
 }
 
 // NewServer starts a simulator on 127.0.0.1 and a random port. Like
@@ -58,13 +60,23 @@ func Start(addr string, cfg Config) (*Server, error) {
 		defer close(s.pushesDone)
 		_ = s.Sim.RunPushes(pctx) // Open Platform ticket pushes; nil when stopped
 	}()
-	s.srv = &http.Server{Handler: http.HandlerFunc(s.serve), ReadHeaderTimeout: 10 * time.Second}
+	s.srv = &http.Server{Handler: http.HandlerFunc(s.serve), ReadHeaderTimeout: 10 * time.Second,
+		ConnState: func(_ net.Conn, st http.ConnState) {
+			if st == http.StateNew {
+				s.conns.Add(1)
+			}
+		}}
 	go func() {
 		defer close(s.done)
 		_ = s.srv.Serve(ln) // http.ErrServerClosed once Close is called
 	}()
 	return s, nil
 }
+
+// Conns returns how many connections the server has accepted: beside the
+// ledger's count of calls, it tells whether clients reuse connections
+// (against WeChat, every new one is a TLS handshake).
+func (s *Server) Conns() int64 { return s.conns.Load() }
 
 // serve tracks in-flight requests so Close can wait for them.
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {

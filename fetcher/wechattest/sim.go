@@ -124,6 +124,8 @@ type Sim struct {
 	pushWake    chan struct{} // RunPushes re-plans when it receives
 	inflight    map[credKey]int
 	maxInflight map[credKey]int
+	inflightAll int // Open Platform calls in progress, of every kind and credential
+	maxAll      int // the most of them at once since New or ResetMaxInFlightAll
 }
 
 // New returns a simulator with no apps; add them with AddApp and AddCorp.

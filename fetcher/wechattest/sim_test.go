@@ -210,3 +210,28 @@ func TestHandlerWithoutServer(t *testing.T) {
 		})
 	}
 }
+
+// TestConns: the server counts the connections it accepts, not requests.
+func TestConns(t *testing.T) {
+	e := newEnv(t, Config{})
+	for _, tc := range []struct {
+		name      string
+		keepAlive bool
+		want      int64
+	}{{"keep-alive", true, 1}, {"a connection per request", false, 3}} {
+		t.Run(tc.name, func(t *testing.T) {
+			tr := &http.Transport{DisableKeepAlives: !tc.keepAlive}
+			defer tr.CloseIdleConnections()
+			e.http = &http.Client{Transport: tr, Timeout: 10 * time.Second}
+			before := e.srv.Conns()
+			for range 3 {
+				if status, _ := e.raw(http.MethodGet, "/cgi-bin/getcallbackip", nil); status != http.StatusOK {
+					t.Fatalf("status %d", status)
+				}
+			}
+			if got := e.srv.Conns() - before; got != tc.want {
+				t.Errorf("Conns: got %d more, want %d", got, tc.want)
+			}
+		})
+	}
+}
