@@ -42,6 +42,15 @@ func outcomeOf(err error) outcome {
 // what it minted while the lease holds (the fence refuses a stale write).
 func (r *Refresher) fetch(ctx context.Context, w worker, c Cred, t *term, snap tokenstore.Snapshot, p plan) (time.Time, error) {
 	reason, force := p.reason, p.force
+	if c.Kind == KindAuthorizer {
+		if tok, ok := r.cfg.Cache.Get(c.Token); !ok || !tok.Usable(r.cfg.Now(), r.cfg.WindowMargin) {
+			// Thousands of authorizers wait for their component token:
+			// its publish wakes them (wakeAwaiting), no polling.
+			t.awaits = true
+			return r.cfg.Now().Add(r.ticketWait()), nil
+		}
+		t.awaits = false
+	}
 	in, wait := r.prepare(ctx, w, c, snap, p)
 	if !wait.IsZero() {
 		return wait, nil
@@ -149,6 +158,9 @@ func (r *Refresher) publishMinted(ctx context.Context, w worker, c Cred, t *term
 	}
 	t.failures, t.intentRev = 0, 0
 	r.afterPublish(ctx, w, c, m)
+	if c.Kind == KindComponent {
+		go r.wakeAwaiting(ctx, c.Name, rec.Seq)
+	}
 	r.cfg.Metrics.published(c.Name, rec)
 	r.log.Info("published", "cred", c.Name, "seq", rec.Seq, "expires_at", rec.ExpiresAt, "refresh_at", rec.RefreshAt)
 	r.putState(ctx, w.g, c, tokenstore.State{NextRefresh: rec.RefreshAt})

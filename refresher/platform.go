@@ -1,6 +1,7 @@
 package refresher
 
 import (
+	"container/heap"
 	"context"
 	"strings"
 	"sync"
@@ -87,19 +88,30 @@ func (r *Refresher) cred(name string) (*Cred, bool) {
 	return c, true
 }
 
-// addAuthorizer queues the authorizer name on s, unless s has it: its
-// first step reads it alone and looks for reports.
-func (r *Refresher) addAuthorizer(s *sched, w worker, name string) {
+// addAuthorizer queues the authorizer name on s, unless s has it. With
+// snaps (the term start's bulk read, whose reports are relayed), its
+// first step uses its snapshot; otherwise it reads it alone and looks for
+// reports.
+func (r *Refresher) addAuthorizer(s *sched, w worker, name string, snaps map[string]tokenstore.Snapshot) {
 	c, ok := r.cred(name)
 	if !ok || c.Kind != KindAuthorizer || s.has(name) {
 		return
 	}
-	s.add(&entry{c: c, w: w, at: r.cfg.Now(), t: term{scanReports: true}})
+	e := &entry{c: c, w: w, at: r.cfg.Now(), t: term{scanReports: snaps == nil}}
+	if snaps != nil {
+		snap, ok := snaps[name]
+		if !ok {
+			snap = tokenstore.Snapshot{Cred: name, Day: tokenstore.Day(e.at)}
+		}
+		e.snap = &snap
+	}
+	s.add(e)
 }
 
 // startPlatforms queues every authorizer known to etcd (by an event key or
-// a record) and returns the revision to watch events from.
-func (r *Refresher) startPlatforms(ctx context.Context, s *sched, w worker) (int64, error) {
+// a record), with its snapshot in snaps if that is not nil, and returns the
+// revision to watch events from.
+func (r *Refresher) startPlatforms(ctx context.Context, s *sched, w worker, snaps map[string]tokenstore.Snapshot) (int64, error) {
 	k := r.cfg.Store.Keys()
 	var rev int64
 	for name := range r.plat.byName {
@@ -113,9 +125,9 @@ func (r *Refresher) startPlatforms(ctx context.Context, s *sched, w worker) (int
 			}
 			for _, kv := range resp.Kvs {
 				if cred := r.eventCred(string(kv.Key)); cred != "" {
-					r.addAuthorizer(s, w, cred)
+					r.addAuthorizer(s, w, cred, snaps)
 				} else if strings.HasPrefix(string(kv.Key), k.Creds()) {
-					r.addAuthorizer(s, w, string(kv.Key[len(k.Creds()):]))
+					r.addAuthorizer(s, w, string(kv.Key[len(k.Creds()):]), snaps)
 				}
 			}
 		}
@@ -152,7 +164,7 @@ func (r *Refresher) watchPlatforms(ctx context.Context, s *sched, w worker, rev 
 				rev = ev.Kv.ModRevision + 1
 				key := string(ev.Kv.Key)
 				if cred := r.eventCred(key); cred != "" {
-					r.addAuthorizer(s, w, cred)
+					r.addAuthorizer(s, w, cred, nil)
 					s.wakeNow(cred)
 				} else if name, ok := strings.CutSuffix(strings.TrimPrefix(key, k.PlatformEvents()), "/ticket"); ok {
 					s.wakeNow(tokenstore.ComponentCred(name))
@@ -170,7 +182,7 @@ func (r *Refresher) watchPlatforms(ctx context.Context, s *sched, w worker, rev 
 		case <-time.After(time.Second):
 		}
 		lctx, lcancel := context.WithTimeout(ctx, r.cfg.FetchTimeout)
-		next, err := r.startPlatforms(lctx, s, w)
+		next, err := r.startPlatforms(lctx, s, w, nil)
 		lcancel()
 		if err == nil {
 			rev = next + 1
@@ -178,6 +190,36 @@ func (r *Refresher) watchPlatforms(ctx context.Context, s *sched, w worker, rev 
 				s.wakeNow(tokenstore.ComponentCred(name)) // a ticket may have come meanwhile
 			}
 		}
+	}
+}
+
+// wakeAwaiting steps every queued authorizer that waits for the component
+// token comp as soon as the cache holds its record seq, just published.
+func (r *Refresher) wakeAwaiting(ctx context.Context, comp string, seq uint64) {
+	wctx, cancel := context.WithTimeout(ctx, r.cfg.FetchTimeout)
+	_, err := r.cfg.Cache.Wait(wctx, comp, seq-1)
+	cancel()
+	if err != nil {
+		return // they look again on their own
+	}
+	r.mu.Lock()
+	scheds := make([]*sched, 0, len(r.scheds))
+	for s := range r.scheds {
+		scheds = append(scheds, s)
+	}
+	r.mu.Unlock()
+	for _, s := range scheds {
+		s.mu.Lock()
+		now := r.cfg.Now()
+		for _, e := range s.byCred {
+			if e.idx >= 0 && e.t.awaits && e.c.Token == comp {
+				e.t.awaits = false
+				e.at = now
+				heap.Fix(&s.heap, e.idx)
+			}
+		}
+		s.poke()
+		s.mu.Unlock()
 	}
 }
 

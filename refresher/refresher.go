@@ -266,7 +266,11 @@ func (r *Refresher) Lead(ctx context.Context, g *election.Guard) error {
 	}
 	if len(r.plat.byName) > 0 {
 		pctx, pcancel := context.WithTimeout(ctx, r.cfg.FetchTimeout)
-		rev, err := r.startPlatforms(pctx, s, w)
+		var authSnaps map[string]tokenstore.Snapshot
+		if partial == nil {
+			authSnaps = snaps // (with a partial read, authorizers read alone)
+		}
+		rev, err := r.startPlatforms(pctx, s, w, authSnaps)
 		pcancel()
 		if err != nil {
 			r.log.Warn("list the platforms' authorizers", "err", err)

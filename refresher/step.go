@@ -25,6 +25,7 @@ type term struct {
 	lastUnconfirmed time.Time
 	pending         trigger
 	scanReports     bool // the next step looks for a report of the current record in etcd
+	awaits          bool // an authorizer waiting for its component token
 }
 
 // retry is the pause after a failure that may be retried.

@@ -170,3 +170,48 @@ func TestPlatformExchangeWithoutAnswer(t *testing.T) {
 		t.Fatal("the token came some other way than the claimed code")
 	}
 }
+
+// TestAuthorizersWakeWithComponentToken: authorizations pushed before any
+// ticket wait for the component token without polling etcd (they look
+// again only after two fetch timeouts, 40 s here) and are exchanged as
+// soon as the component token is published.
+func TestAuthorizersWakeWithComponentToken(t *testing.T) {
+	e := newEnv(t, 1, wechattest.Config{})
+	cfg := e.testConfig("plat-wake")
+	cfg.Refresh.FetchTimeout = 20 * time.Second
+	platformConfig(t, cfg)
+	r := e.start(cfg, nil)
+	if err := e.sim.AddPlatform(wechattest.Platform{AppID: platCompID, Secret: platSecret, Token: platToken,
+		EncodingAESKey: platAESKey, PushURL: r.URL() + "/v1/platforms/saas/events", TicketEvery: -1}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	ids := []string{"wxauth0000000001", "wxauth0000000002", "wxauth0000000003"}
+	for _, id := range ids {
+		if a, err := e.sim.Authorize(ctx, platCompID, id, wechattest.AuthorizeOptions{}); err != nil || !a.Push.Accepted() {
+			t.Fatalf("authorize %s: %v", id, err)
+		}
+	}
+	// The leader has seen the codes and found no component token.
+	waitFor(t, 10*time.Second, "the authorizers to wait for the component token", func() bool {
+		return strings.Count(e.logs.String(), "no usable component_verify_ticket") >= 1
+	})
+	if p, err := e.sim.PushTicket(ctx, platCompID); err != nil || !p.Accepted() {
+		t.Fatalf("push ticket: %v", err)
+	}
+	comp, err := r.Cache().Wait(ctx, tokenstore.ComponentCred("saas"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range ids {
+		rec, err := r.Cache().Wait(ctx, tokenstore.AuthorizerCred("saas", id), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Woken by the publish, not by the 40 s look-again.
+		if d := rec.FetchedAt.Sub(comp.FetchedAt); d > 10*time.Second {
+			t.Errorf("%s exchanged %v after the component token, want at once", id, d)
+		}
+	}
+}

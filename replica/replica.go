@@ -149,7 +149,7 @@ func New(opts Options) (*Replica, error) {
 	r.cache = tokenstore.NewCache(tokenstore.CacheConfig{Client: r.etcd, Prefix: cfg.Etcd.Prefix, Logger: log, OnApply: m.applied, Sealing: sl,
 		Apps: cacheApps(cfg)})
 	fcfg := fetcher.Config{BaseURL: cfg.WeChat.BaseURL, WeComBaseURL: cfg.WeChat.WeComBaseURL, Logger: log,
-		HTTPClient: wechatClient(m.calls),
+		HTTPClient: wechatClient(m.calls, cfg.Refresh.Concurrency),
 		// One call per fetch: the refresher reserves the budget before each
 		// try and retries what surely minted nothing itself.
 		MaxAttempts: 1}

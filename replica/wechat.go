@@ -13,11 +13,16 @@ import (
 // wechatClient is the WeChat fetcher's HTTP client: the fetcher's defaults
 // (HTTPS_PROXY honoured, redirects refused, and no Timeout of its own: every
 // call of the replica's is bounded by its context, the fetch's deadline),
-// with every call timed in calls.
-func wechatClient(calls *prometheus.HistogramVec) *http.Client {
+// with every call timed in calls. It keeps up to idle connections per
+// host (refresh.concurrency): net/http's default of 2 made a leader with 8
+// calls in flight open a new connection, a TLS handshake against WeChat,
+// for about every other call.
+func wechatClient(calls *prometheus.HistogramVec, idle int) *http.Client {
 	var rt http.RoundTripper = http.DefaultTransport
 	if t, ok := rt.(*http.Transport); ok {
-		rt = t.Clone()
+		c := t.Clone()
+		c.MaxIdleConnsPerHost = max(idle, http.DefaultMaxIdleConnsPerHost)
+		rt = c
 	}
 	return &http.Client{
 		Transport: &timedTransport{next: rt, calls: calls},

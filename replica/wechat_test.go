@@ -1,10 +1,12 @@
 package replica
 
 import (
+	"io"
 	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -59,7 +61,7 @@ func TestWeChatClientOutcomes(t *testing.T) {
 	ln.Close()
 
 	calls := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "calls"}, []string{"kind", "outcome"})
-	hc := wechatClient(calls)
+	hc := wechatClient(calls, 8)
 	for _, u := range []string{
 		srv.URL + "/cgi-bin/token", srv.URL + "/cgi-bin/stable_token", srv.URL + "/cgi-bin/gettoken",
 		srv.URL + "/cgi-bin/ticket/getticket", closed + "/cgi-bin/getcallbackip",
@@ -86,5 +88,59 @@ func TestWeChatClientOutcomes(t *testing.T) {
 	want := map[string]uint64{"classic ok": 1, "stable http_5xx": 1, "wecom http_other": 1, "ticket ambiguous": 1, "callbackip unsent": 1}
 	if !maps.Equal(got, want) {
 		t.Errorf("observations:\n got %v\nwant %v", got, want)
+	}
+}
+
+// TestWeChatClientKeepsConnections: a leader with 8 calls in flight keeps
+// its 8 connections between rounds (each a TLS handshake against WeChat);
+// net/http's default of 2 idle connections per host opened 6 new ones
+// every round.
+func TestWeChatClientKeepsConnections(t *testing.T) {
+	const inFlight, rounds = 8, 5
+	var mu sync.Mutex
+	arrived, conns := 0, 0
+	release := make(chan struct{})
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		ch := release
+		arrived++
+		if arrived == inFlight { // the round is complete: answer them all
+			arrived = 0
+			close(ch)
+			release = make(chan struct{})
+		}
+		mu.Unlock()
+		<-ch
+		_, _ = w.Write([]byte(`{"access_token":"x","expires_in":7200}`))
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			mu.Lock()
+			conns++
+			mu.Unlock()
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	hc := wechatClient(prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "calls"}, []string{"kind", "outcome"}), inFlight)
+	for range rounds {
+		var wg sync.WaitGroup
+		for range inFlight {
+			wg.Go(func() {
+				resp, err := hc.Get(srv.URL + "/cgi-bin/token")
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			})
+		}
+		wg.Wait()
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if conns > inFlight {
+		t.Fatalf("%d connections for %d rounds of %d calls in flight, want at most %d", conns, rounds, inFlight, inFlight)
 	}
 }
