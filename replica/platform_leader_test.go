@@ -23,10 +23,7 @@ func TestPlatformLeaderKeepsAuthorizers(t *testing.T) {
 	cfg := e.testConfig("plat-leader")
 	key := platformConfig(t, cfg)
 	r := e.start(cfg, nil)
-	if err := e.sim.AddPlatform(wechattest.Platform{AppID: platCompID, Secret: platSecret, Token: platToken,
-		EncodingAESKey: platAESKey, PushURL: r.URL() + "/v1/platforms/saas/events", TicketEvery: -1, RotateRefresh: 1}); err != nil {
-		t.Fatal(err)
-	}
+	simPlatform(t, e, r, 1)
 	ring, err := seal.NewRing(key)
 	if err != nil {
 		t.Fatal(err)
@@ -36,9 +33,7 @@ func TestPlatformLeaderKeepsAuthorizers(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 
-	if p, err := e.sim.PushTicket(ctx, platCompID); err != nil || !p.Accepted() {
-		t.Fatalf("push ticket: %v %d", err, p.Status)
-	}
+	pushTicket(t, ctx, e)
 	comp, err := r.Cache().Wait(ctx, tokenstore.ComponentCred("saas"), 0)
 	if err != nil {
 		t.Fatalf("no component token: %v", err)
@@ -139,15 +134,10 @@ func TestPlatformExchangeWithoutAnswer(t *testing.T) {
 	cfg := e.testConfig("plat-noanswer")
 	platformConfig(t, cfg)
 	r := e.start(cfg, nil)
-	if err := e.sim.AddPlatform(wechattest.Platform{AppID: platCompID, Secret: platSecret, Token: platToken,
-		EncodingAESKey: platAESKey, PushURL: r.URL() + "/v1/platforms/saas/events", TicketEvery: -1}); err != nil {
-		t.Fatal(err)
-	}
+	simPlatform(t, e, r, 0)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if p, err := e.sim.PushTicket(ctx, platCompID); err != nil || !p.Accepted() {
-		t.Fatalf("push ticket: %v %d", err, p.Status)
-	}
+	pushTicket(t, ctx, e)
 	if _, err := r.Cache().Wait(ctx, tokenstore.ComponentCred("saas"), 0); err != nil {
 		t.Fatalf("no component token: %v", err)
 	}
@@ -181,10 +171,7 @@ func TestAuthorizersWakeWithComponentToken(t *testing.T) {
 	cfg.Refresh.FetchTimeout = 20 * time.Second
 	platformConfig(t, cfg)
 	r := e.start(cfg, nil)
-	if err := e.sim.AddPlatform(wechattest.Platform{AppID: platCompID, Secret: platSecret, Token: platToken,
-		EncodingAESKey: platAESKey, PushURL: r.URL() + "/v1/platforms/saas/events", TicketEvery: -1}); err != nil {
-		t.Fatal(err)
-	}
+	simPlatform(t, e, r, 0)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	ids := []string{"wxauth0000000001", "wxauth0000000002", "wxauth0000000003"}
@@ -197,9 +184,7 @@ func TestAuthorizersWakeWithComponentToken(t *testing.T) {
 	waitFor(t, 10*time.Second, "the authorizers to wait for the component token", func() bool {
 		return strings.Count(e.logs.String(), "no usable component_verify_ticket") >= 1
 	})
-	if p, err := e.sim.PushTicket(ctx, platCompID); err != nil || !p.Accepted() {
-		t.Fatalf("push ticket: %v", err)
-	}
+	pushTicket(t, ctx, e)
 	comp, err := r.Cache().Wait(ctx, tokenstore.ComponentCred("saas"), 0)
 	if err != nil {
 		t.Fatal(err)
@@ -213,5 +198,24 @@ func TestAuthorizersWakeWithComponentToken(t *testing.T) {
 		if d := rec.FetchedAt.Sub(comp.FetchedAt); d > 10*time.Second {
 			t.Errorf("%s exchanged %v after the component token, want at once", id, d)
 		}
+	}
+}
+
+// simPlatform makes the simulator play the platform "saas" of
+// platformConfig, pushing to r's event URL only when asked (PushTicket),
+// rotating refresh tokens every rotate-th refresh (0: never).
+func simPlatform(t *testing.T, e *env, r *rep, rotate int) {
+	t.Helper()
+	if err := e.sim.AddPlatform(wechattest.Platform{AppID: platCompID, Secret: platSecret, Token: platToken, EncodingAESKey: platAESKey,
+		PushURL: r.URL() + "/v1/platforms/saas/events", TicketEvery: -1, RotateRefresh: rotate}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// pushTicket has the simulator push a ticket, accepted.
+func pushTicket(t *testing.T, ctx context.Context, e *env) {
+	t.Helper()
+	if p, err := e.sim.PushTicket(ctx, platCompID); err != nil || !p.Accepted() {
+		t.Fatalf("push ticket: %v %d", err, p.Status)
 	}
 }
