@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wxtoken/wxtoken/internal/testlog"
 )
 
 const (
@@ -226,7 +228,7 @@ func TestNoSecretInErrorsOrLogs(t *testing.T) {
 	for _, sc := range scenarios {
 		for _, m := range leakMethods {
 			t.Run(sc.name+"/"+m.name, func(t *testing.T) {
-				logs := &syncBuffer{}
+				logs := &testlog.Buffer{}
 				cfg := sc.config(t, logs)
 				cfg.MaxAttempts = 2
 				c := mustNew(t, cfg)
@@ -247,7 +249,7 @@ func TestNoSecretInErrorsOrLogs(t *testing.T) {
 	}
 	// The timeout with only ctx bounding the call.
 	f := newFakeWeChat(t, reply{block: true})
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	c := mustNew(t, testConfig(f, logs))
 	for _, m := range leakMethods {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
@@ -264,7 +266,7 @@ func TestNoSecretInErrorsOrLogs(t *testing.T) {
 
 func TestLogsCarryFields(t *testing.T) {
 	f := newFakeWeChat(t, apiErr(-1), apiErr(40125))
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	c := mustNew(t, testConfig(f, logs))
 	if _, err := c.Classic(context.Background(), "wxAPP", leakSecret); ClassOf(err) != Permanent {
 		t.Fatalf("err = %v, want permanent", err)

@@ -1,7 +1,6 @@
 package platformapi_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -18,6 +17,7 @@ import (
 	"github.com/wxtoken/wxtoken/fetcher"
 	"github.com/wxtoken/wxtoken/fetcher/wechattest"
 	"github.com/wxtoken/wxtoken/internal/etcdtest"
+	"github.com/wxtoken/wxtoken/internal/testlog"
 	"github.com/wxtoken/wxtoken/platformapi"
 	"github.com/wxtoken/wxtoken/seal"
 	"github.com/wxtoken/wxtoken/tokenstore"
@@ -46,28 +46,11 @@ type env struct {
 	sim    *wechattest.Sim
 	simURL string
 	guard  *election.Guard // fences the test's leader writes
-	logs   *lockedBuffer
+	logs   *testlog.Buffer
 
 	mu      sync.Mutex
 	secrets []string // values that must never be logged nor put in an error
 	errs    []string // bodies of every error answer
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 func newEnv(t *testing.T) *env {
@@ -85,7 +68,7 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	sl := tokenstore.Sealing{Sealer: ring}
-	e := &env{t: t, store: tokenstore.New(c, testPrefix), logs: &lockedBuffer{}}
+	e := &env{t: t, store: tokenstore.New(c, testPrefix), logs: &testlog.Buffer{}}
 	e.store.SetSealing(sl)
 	e.cache = tokenstore.NewCache(tokenstore.CacheConfig{Client: c, Prefix: testPrefix, Sealing: sl})
 	cctx, cancel := context.WithCancel(context.Background())

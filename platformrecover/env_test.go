@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,6 +15,7 @@ import (
 	"github.com/wxtoken/wxtoken/fetcher"
 	"github.com/wxtoken/wxtoken/fetcher/wechattest"
 	"github.com/wxtoken/wxtoken/internal/etcdtest"
+	"github.com/wxtoken/wxtoken/internal/testlog"
 	"github.com/wxtoken/wxtoken/platformrecover"
 	"github.com/wxtoken/wxtoken/seal"
 	"github.com/wxtoken/wxtoken/tokenstore"
@@ -35,25 +35,8 @@ type env struct {
 	store *tokenstore.Store
 	sim   *wechattest.Sim
 	fc    *fetcher.Client
-	logs  *lockedBuffer
+	logs  *testlog.Buffer
 	comp  string // the component token stored in etcd
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 func ctx(t *testing.T) context.Context {
@@ -94,7 +77,7 @@ func newEnv(t *testing.T, p wechattest.Platform) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, etcd: clus.Client(0), store: tokenstore.New(clus.Client(0), "/w"), logs: &lockedBuffer{}}
+	e := &env{t: t, etcd: clus.Client(0), store: tokenstore.New(clus.Client(0), "/w"), logs: &testlog.Buffer{}}
 	e.store.SetSealing(tokenstore.Sealing{Sealer: ring})
 	e.sim, e.fc = newSim(t, p)
 	push, _ := e.sim.PushTicket(ctx(t), compID) // no push URL: the ticket is minted all the same

@@ -1,7 +1,6 @@
 package replica_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -22,6 +21,7 @@ import (
 	"github.com/wxtoken/wxtoken/fetcher"
 	"github.com/wxtoken/wxtoken/fetcher/wechattest"
 	"github.com/wxtoken/wxtoken/internal/etcdtest"
+	"github.com/wxtoken/wxtoken/internal/testlog"
 	"github.com/wxtoken/wxtoken/refresher"
 	"github.com/wxtoken/wxtoken/replica"
 )
@@ -38,7 +38,7 @@ type env struct {
 	sim  *wechattest.Server
 	mu   sync.Mutex
 	reps []*rep
-	logs *syncBuffer
+	logs *testlog.Buffer
 	// options, if set, edits the Options of every replica started.
 	options func(*replica.Options)
 }
@@ -52,30 +52,13 @@ type rep struct {
 	done   chan struct{}
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func newEnv(t *testing.T, members int, simCfg wechattest.Config) *env {
 	t.Helper()
 	clus := etcdtest.NewCluster(t, members)
 	sim := wechattest.NewServer(simCfg)
 	t.Cleanup(sim.Close)
 	sim.AddApp(appID, secret)
-	e := &env{t: t, clus: clus, sim: sim, logs: &syncBuffer{}}
+	e := &env{t: t, clus: clus, sim: sim, logs: &testlog.Buffer{}}
 	t.Cleanup(func() {
 		e.mu.Lock()
 		reps := append([]*rep(nil), e.reps...)

@@ -17,12 +17,13 @@ import (
 	"github.com/wxtoken/wxtoken/api"
 	"github.com/wxtoken/wxtoken/config"
 	"github.com/wxtoken/wxtoken/fetcher/wechattest"
+	"github.com/wxtoken/wxtoken/internal/testlog"
 	"github.com/wxtoken/wxtoken/replica"
 	"github.com/wxtoken/wxtoken/tokenstore"
 )
 
 // runReplica runs a replica until the test ends, logging into logs.
-func runReplica(t *testing.T, cfg *config.Config, logs *syncBuffer) *replica.Replica {
+func runReplica(t *testing.T, cfg *config.Config, logs *testlog.Buffer) *replica.Replica {
 	t.Helper()
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("%s: Validate: %v", cfg.Node, err)
@@ -72,7 +73,7 @@ func TestLeastPrivilegeRoles(t *testing.T) {
 	sim := wechattest.NewServer(wechattest.Config{})
 	t.Cleanup(sim.Close)
 	sim.AddApp(appID, secret)
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("replica logs:\n%s", logs.String())
