@@ -132,7 +132,14 @@ func (sc *scenario) cutLeader() {
 	if err != nil {
 		sc.t.Fatalf("%s not ready after reconnecting: %v", cut, err)
 	}
-	sc.logf("reconnected %s: ready again after %v", cut, time.Since(f.End).Round(100*time.Millisecond))
+	again := time.Since(f.End)
+	sc.logf("reconnected %s: ready again after %v", cut, again.Round(100*time.Millisecond))
+	// Its reads count again once the checker's grace is over: a replica
+	// that waits on connections the cut left dead, or on a long reconnect
+	// backoff, costs reads the checker holds against it.
+	if again > checker.DefaultGrace {
+		sc.t.Errorf("%s took %v to be ready after reconnecting; want within %v", cut, again.Round(100*time.Millisecond), checker.DefaultGrace)
+	}
 }
 
 // stopEtcdLeader stops etcd's raft leader just before a refresh; the two

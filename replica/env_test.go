@@ -54,7 +54,12 @@ type rep struct {
 
 func newEnv(t *testing.T, members int, simCfg wechattest.Config) *env {
 	t.Helper()
-	clus := etcdtest.NewCluster(t, members)
+	return envOn(t, etcdtest.NewCluster(t, members), simCfg)
+}
+
+// envOn is newEnv on the cluster clus.
+func envOn(t *testing.T, clus *integration.Cluster, simCfg wechattest.Config) *env {
+	t.Helper()
 	sim := wechattest.NewServer(simCfg)
 	t.Cleanup(sim.Close)
 	sim.AddApp(appID, secret)

@@ -1,15 +1,12 @@
 package replica
 
 import (
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"log/slog"
 	"math/big"
@@ -17,16 +14,10 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"slices"
-	"strings"
 	"time"
 
 	"go.uber.org/zap"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials"
 
-	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
-	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
 
 	"github.com/wxtoken/wxtoken/config"
@@ -183,84 +174,6 @@ func freeURL() (*url.URL, error) {
 	}
 	defer l.Close()
 	return &url.URL{Scheme: "https", Host: l.Addr().String()}, nil
-}
-
-// ErrEtcdUnreachable is returned when etcd does not answer at start.
-var ErrEtcdUnreachable = errors.New("etcd unreachable")
-
-// dial connects to etcd at endpoints with e's credentials and TLS, and
-// checks, within e.DialTimeout, that it answers a read under e.Prefix (the
-// least a replica's etcd user may do).
-func dial(endpoints []string, e config.Etcd) (*clientv3.Client, error) {
-	password := e.Password.Reveal()
-	var tc *tls.Config
-	switch {
-	case !e.TLS.IsZero():
-		var err error
-		if tc, err = e.TLS.ClientConfig(); err != nil {
-			return nil, err
-		}
-	case slices.ContainsFunc(endpoints, func(ep string) bool { return strings.HasPrefix(ep, "https://") }):
-		tc = &tls.Config{MinVersion: tls.VersionTLS12} // the system's roots
-	}
-	var opts []grpc.DialOption
-	if tc != nil && e.TLS.ServerName != "" {
-		opts = append(opts, grpc.WithTransportCredentials(serverName{credentials.NewTLS(tc), e.TLS.ServerName}))
-	}
-	c, err := clientv3.New(clientv3.Config{
-		Endpoints:   endpoints,
-		Username:    e.Username,
-		Password:    password,
-		TLS:         tc,
-		DialOptions: opts,
-		DialTimeout: e.DialTimeout,
-		Logger:      nopZap(),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("%w at %v: %v", ErrEtcdUnreachable, endpoints, redactErr(err, password))
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), e.DialTimeout)
-	defer cancel()
-	creds := tokenstore.Keys{Prefix: e.Prefix}.Creds()
-	if _, err := c.Get(ctx, creds, clientv3.WithPrefix(), clientv3.WithCountOnly()); err != nil {
-		c.Close()
-		if errors.Is(err, rpctypes.ErrPermissionDenied) {
-			who := fmt.Sprintf("user %q", e.Username)
-			if e.Username == "" {
-				who = "a client without etcd.username (or the user its certificate names)"
-			}
-			return nil, fmt.Errorf("etcd at %v: %s may not read %s (see deploy/etcd-roles.sh): %v", endpoints, who, creds, err)
-		}
-		return nil, fmt.Errorf("%w at %v within %v: %v", ErrEtcdUnreachable, endpoints, e.DialTimeout, redactErr(err, password))
-	}
-	return c, nil
-}
-
-// serverName is TLS transport credentials that check every endpoint's
-// certificate against one name (etcd.tls.server_name): gRPC would check it
-// against each endpoint's host, whatever tls.Config.ServerName says.
-type serverName struct {
-	credentials.TransportCredentials
-	name string
-}
-
-func (s serverName) ClientHandshake(ctx context.Context, _ string, conn net.Conn) (net.Conn, credentials.AuthInfo, error) {
-	return s.TransportCredentials.ClientHandshake(ctx, s.name, conn)
-}
-
-func (s serverName) Clone() credentials.TransportCredentials {
-	return serverName{s.TransportCredentials.Clone(), s.name}
-}
-
-func nopZap() *zap.Logger { return zap.NewNop() }
-
-// redactErr renders err without the etcd password.
-func redactErr(err error, password string) string {
-	s := err.Error()
-	if password != "" {
-		s = strings.ReplaceAll(s, password, "[redacted]")
-	}
-	return s
 }
 
 // sealing returns how records are kept in etcd per e, and warns about key

@@ -1,8 +1,10 @@
 // Package proxy is a TCP proxy that cuts or slows one link on demand, for
 // fault injection. Blackhole holds all traffic the way a network partition
 // does: nothing arrives, nothing is lost, and once healed the held bytes
-// flow on (TCP retransmits them). Delay holds every chunk for a fixed time
-// before forwarding it, in order.
+// flow on (TCP retransmits them). Strand loses the open connections the
+// way a NAT or firewall that forgets its connection table does: they stay
+// open at both ends and carry nothing, ever again. Delay holds every chunk
+// for a fixed time before forwarding it, in order.
 package proxy
 
 import (
@@ -29,6 +31,7 @@ type Proxy struct {
 	delay     time.Duration
 	changed   chan struct{} // closed and replaced at every change
 	conns     map[net.Conn]struct{}
+	links     map[*link]struct{} // one per accepted connection
 	closed    bool
 	done      chan struct{} // closed by Close
 }
@@ -54,7 +57,7 @@ func ListenFrom(addr, target, source string) (*Proxy, error) {
 	if err != nil {
 		return nil, fmt.Errorf("proxy to %s: %w", target, err)
 	}
-	p := &Proxy{ln: ln, target: target, dialer: d, changed: make(chan struct{}), conns: map[net.Conn]struct{}{}, done: make(chan struct{})}
+	p := &Proxy{ln: ln, target: target, dialer: d, changed: make(chan struct{}), conns: map[net.Conn]struct{}{}, links: map[*link]struct{}{}, done: make(chan struct{})}
 	p.wg.Add(1)
 	go p.accept()
 	return p, nil
@@ -75,6 +78,23 @@ func (p *Proxy) Delay(d time.Duration) { p.set(false, d) }
 
 // Heal forwards everything at once again, held bytes first.
 func (p *Proxy) Heal() { p.set(false, 0) }
+
+// Strand makes every open connection carry nothing from now on, in either
+// direction, while both of its ends stay open (no FIN, no RST: only a
+// keepalive can tell); connections accepted later flow as usual.
+func (p *Proxy) Strand() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for l := range p.links {
+		l.stranded = true
+	}
+	close(p.changed)
+	p.changed = make(chan struct{})
+}
+
+// link is the state of one accepted connection; stranded is guarded by
+// Proxy.mu.
+type link struct{ stranded bool }
 
 // Reset closes every open connection (as a crashed middlebox would);
 // new ones are accepted as usual.
@@ -113,10 +133,11 @@ func (p *Proxy) set(blackhole bool, delay time.Duration) {
 	p.changed = make(chan struct{})
 }
 
-func (p *Proxy) state() (blackhole bool, delay time.Duration, changed <-chan struct{}) {
+// state is the mode for l: a stranded link is held like a blackhole.
+func (p *Proxy) state(l *link) (blackhole bool, delay time.Duration, changed <-chan struct{}) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.blackhole, p.delay, p.changed
+	return p.blackhole || l.stranded, p.delay, p.changed
 }
 
 // track adds c to the open connections; false if the proxy is closed.
@@ -159,9 +180,9 @@ func (p *Proxy) accept() {
 
 // gate waits until a chunk read at readAt may be forwarded; false if the
 // proxy closed meanwhile or stop was closed.
-func (p *Proxy) gate(readAt time.Time, stop <-chan struct{}) bool {
+func (p *Proxy) gate(l *link, readAt time.Time, stop <-chan struct{}) bool {
 	for {
-		blackhole, delay, changed := p.state()
+		blackhole, delay, changed := p.state(l)
 		var wait <-chan time.Time
 		var t *time.Timer
 		if !blackhole {
@@ -196,7 +217,16 @@ func (p *Proxy) serve(c net.Conn) {
 	stop := make(chan struct{})
 	var once sync.Once
 	end := func() { once.Do(func() { close(stop) }) }
-	if !p.gate(time.Now(), stop) {
+	l := &link{}
+	p.mu.Lock()
+	p.links[l] = struct{}{}
+	p.mu.Unlock()
+	defer func() {
+		p.mu.Lock()
+		delete(p.links, l)
+		p.mu.Unlock()
+	}()
+	if !p.gate(l, time.Now(), stop) {
 		return
 	}
 	up, err := p.dialer.Dial("tcp", p.target)
@@ -209,8 +239,8 @@ func (p *Proxy) serve(c net.Conn) {
 	defer p.untrack(up)
 	var wg sync.WaitGroup
 	wg.Add(2)
-	go func() { defer wg.Done(); p.pump(up, c, stop, end) }()
-	go func() { defer wg.Done(); p.pump(c, up, stop, end) }()
+	go func() { defer wg.Done(); p.pump(l, up, c, stop, end) }()
+	go func() { defer wg.Done(); p.pump(l, c, up, stop, end) }()
 	<-stop
 	c.Close()
 	up.Close()
@@ -226,7 +256,7 @@ type chunk struct {
 // reading while the writer waits, up to a bounded queue, so a delay does
 // not throttle throughput; a blackhole fills the queue and then stalls the
 // sender, as a full TCP window would.
-func (p *Proxy) pump(dst, src net.Conn, stop <-chan struct{}, end func()) {
+func (p *Proxy) pump(l *link, dst, src net.Conn, stop <-chan struct{}, end func()) {
 	q := make(chan chunk, 64)
 	go func() {
 		defer close(q)
@@ -246,7 +276,7 @@ func (p *Proxy) pump(dst, src net.Conn, stop <-chan struct{}, end func()) {
 		}
 	}()
 	for ch := range q {
-		if !p.gate(ch.at, stop) {
+		if !p.gate(l, ch.at, stop) {
 			break
 		}
 		if _, err := dst.Write(ch.b); err != nil {

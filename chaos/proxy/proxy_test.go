@@ -104,6 +104,25 @@ func TestBlackholeHoldsThenHeals(t *testing.T) {
 	}
 }
 
+func TestStrandLosesOpenConnectionsOnly(t *testing.T) {
+	p := start(t)
+	c := dial(t, p)
+	if _, err := c.roundTrip("before", 2*time.Second); err != nil {
+		t.Fatalf("round trip before Strand: %v", err)
+	}
+	p.Strand()
+	if _, err := c.roundTrip("lost", 300*time.Millisecond); err == nil {
+		t.Fatal("round trip on a stranded connection: got an answer, want a timeout")
+	}
+	if _, err := dial(t, p).roundTrip("new", 2*time.Second); err != nil {
+		t.Fatalf("round trip on a connection made after Strand: %v", err)
+	}
+	p.Heal() // heals blackholes and delays, not stranded connections
+	if _, err := c.roundTrip("still lost", 300*time.Millisecond); err == nil {
+		t.Fatal("round trip on a stranded connection after Heal: got an answer, want a timeout")
+	}
+}
+
 func TestDelay(t *testing.T) {
 	p := start(t)
 	c := dial(t, p)

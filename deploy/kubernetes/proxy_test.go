@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -104,6 +105,11 @@ func TestEtcdProxy(t *testing.T) {
 		}
 		if sc := p.c.SecurityContext; sc == nil || sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem {
 			t.Errorf("%s: want readOnlyRootFilesystem: true", where)
+		}
+		// It pings the members: without it, a connection a partition
+		// left half-open stalls every merged watch until TCP gives up.
+		if d, err := time.ParseDuration(p.flags["--dial-keepalive-time"]); err != nil || d <= 0 {
+			t.Errorf("%s: --dial-keepalive-time %q: want a positive duration (etcd's default 0 never pings the members)", where, p.flags["--dial-keepalive-time"])
 		}
 		// TLS flags come in pairs.
 		for _, pair := range [][2]string{{"--cert", "--key"}, {"--cert-file", "--key-file"}} {

@@ -20,9 +20,22 @@ var setTicks sync.Once
 // leader, and terminates it when the test ends.
 func NewCluster(t testing.TB, size int) *integration.Cluster {
 	t.Helper()
+	return newCluster(t, &integration.ClusterConfig{Size: size, UseBridge: true})
+}
+
+// NewTCPCluster is NewCluster with members that clients reach over TCP
+// (Members[i].GRPCURL is http://host:port), for a client that dials its
+// own endpoints, and no bridges.
+func NewTCPCluster(t testing.TB, size int) *integration.Cluster {
+	t.Helper()
+	return newCluster(t, &integration.ClusterConfig{Size: size, UseTCP: true})
+}
+
+func newCluster(t testing.TB, cfg *integration.ClusterConfig) *integration.Cluster {
+	t.Helper()
 	setTicks.Do(func() { integration.ElectionTicks = electionTicks })
 	integration.BeforeTestExternal(t)
-	clus := integration.NewCluster(t, &integration.ClusterConfig{Size: size, UseBridge: true})
+	clus := integration.NewCluster(t, cfg)
 	t.Cleanup(func() { clus.Terminate(t) })
 	clus.WaitLeader(t)
 	return clus
