@@ -54,19 +54,24 @@ type Config struct {
 // Token is an access token as the replica hands it out.
 type Token struct {
 	App         string    `json:"app"`
-	Kind        string    `json:"kind"` // classic, stable or wecom
+	Kind        string    `json:"kind"` // classic, stable, wecom, component or authorizer
 	AccessToken string    `json:"access_token"`
 	ExpiresAt   time.Time `json:"expires_at"`
 	// ExpiresIn is how many seconds, from the answer, the token may be
 	// kept. The client's cache keeps it no longer.
 	ExpiresIn int64  `json:"expires_in"`
 	Seq       uint64 `json:"seq"`
+	// AuthorizerAppID is the account's appid in an authorizer's token
+	// (App is then the platform); "" otherwise.
+	AuthorizerAppID string `json:"authorizer_appid,omitempty"`
 }
 
 // Client talks to one replica (or a load balancer in front of several).
 // Its methods are safe for concurrent use. A cached token is read without
-// locks or allocations; a stale one is fetched by one request per app, which
-// concurrent callers share.
+// allocations, and without locks once a few reads have moved its slot into
+// the lock-free index; a stale one is fetched by one request per token (an
+// app's, a platform's component token, an authorizer's), which concurrent
+// callers share.
 type Client struct {
 	base string
 	hc   *http.Client
@@ -75,37 +80,10 @@ type Client struct {
 	// afterFunc arms the staleness timers; tests replace it.
 	afterFunc func(time.Duration, func()) *time.Timer
 
-	mu    sync.Mutex // serializes copies of the slot map
-	slots atomic.Pointer[map[string]*slot]
-}
-
-// slot is one app's cache entry and its request in flight.
-type slot struct {
-	cur atomic.Pointer[entry]
-
-	mu     sync.Mutex
-	flight *flight
-}
-
-// entry is a cached token and the instant it turns stale. Without an
-// injected clock, a timer marks it stale at that instant, so that a read
-// need not look at the clock (which costs more than the rest of the read).
-type entry struct {
-	tok   Token
-	until time.Time
-	stale atomic.Bool
-	timer *time.Timer // nil with an injected clock
-}
-
-// flight is one request to the replica that concurrent callers share.
-type flight struct {
-	done chan struct{}
-	// dead is the token being invalidated, "" for a plain read.
-	dead string
-	// Set before done is closed.
-	tok       Token
-	err       error
-	abandoned bool // the caller running it gave up: its ctx ended
+	slots  atomic.Pointer[index] // read without locks; never changed
+	mu     sync.Mutex            // guards dirty and misses
+	dirty  *index                // slots plus those made since, or nil
+	misses int                   // lookups that needed dirty
 }
 
 // New validates cfg and returns a Client.
@@ -152,8 +130,7 @@ func build(cfg Config, base string, hc *http.Client) *Client {
 	if cfg.Token != "" {
 		c.auth = []string{"Bearer " + cfg.Token}
 	}
-	m := map[string]*slot{}
-	c.slots.Store(&m)
+	c.slots.Store(newIndex())
 	return c
 }
 
@@ -167,12 +144,10 @@ func (c *Client) BaseURL() string { return c.base }
 // replica are *Error; an unreachable replica gives an error that wraps
 // ErrUnreachable.
 func (c *Client) Token(ctx context.Context, app string) (Token, error) {
-	if s := (*c.slots.Load())[app]; s != nil {
-		if e := s.cur.Load(); e != nil && c.fresh(e) {
-			return e.tok, nil
-		}
+	if e := c.hit(c.slots.Load().app(app)); e != nil {
+		return e.tok, nil
 	}
-	return c.shared(ctx, app, "")
+	return c.shared(ctx, key{kind: kindApp, name: app}, "")
 }
 
 // Invalidate reports that token failed for app (WeChat answered 40001,
@@ -186,130 +161,5 @@ func (c *Client) Invalidate(ctx context.Context, app, token string) (Token, erro
 	if token == "" {
 		return Token{}, errors.New("invalidate: empty token")
 	}
-	return c.shared(ctx, app, token)
-}
-
-// fresh reports whether e may still be handed out.
-func (c *Client) fresh(e *entry) bool {
-	if c.now == nil {
-		return !e.stale.Load()
-	}
-	return c.now().Before(e.until)
-}
-
-func (c *Client) clock() time.Time {
-	if c.now == nil {
-		return time.Now()
-	}
-	return c.now()
-}
-
-// slot returns app's slot, creating it.
-func (c *Client) slot(app string) *slot {
-	if s := (*c.slots.Load())[app]; s != nil {
-		return s
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	cur := *c.slots.Load()
-	if s := cur[app]; s != nil {
-		return s
-	}
-	next := make(map[string]*slot, len(cur)+1)
-	for k, v := range cur {
-		next[k] = v
-	}
-	s := &slot{}
-	next[app] = s
-	c.slots.Store(&next)
-	return s
-}
-
-// shared reads app's token (dead == "") or invalidates dead, sharing one
-// request among concurrent callers.
-func (c *Client) shared(ctx context.Context, app, dead string) (Token, error) {
-	s := c.slot(app)
-	good := func(t Token) bool { return dead == "" || t.AccessToken != dead }
-	for {
-		if e := s.cur.Load(); e != nil && c.fresh(e) && good(e.tok) {
-			return e.tok, nil
-		}
-		s.mu.Lock()
-		if e := s.cur.Load(); e != nil && c.fresh(e) && good(e.tok) {
-			s.mu.Unlock()
-			return e.tok, nil
-		}
-		if f := s.flight; f != nil {
-			s.mu.Unlock()
-			select {
-			case <-f.done:
-			case <-ctx.Done():
-				return Token{}, ctx.Err()
-			}
-			switch {
-			case f.err == nil && good(f.tok):
-				return f.tok, nil
-			case f.err != nil && !f.abandoned && f.dead == dead:
-				return Token{}, f.err // the same question just failed
-			}
-			continue // a different question, or given up: ask ours
-		}
-		f := &flight{done: make(chan struct{}), dead: dead}
-		s.flight = f
-		s.mu.Unlock()
-
-		start := c.clock()
-		if dead == "" {
-			f.tok, f.err = c.get(ctx, app)
-		} else {
-			f.tok, f.err = c.invalidate(ctx, app, dead)
-		}
-		f.abandoned = f.err != nil && ctx.Err() != nil
-		s.mu.Lock()
-		if f.err == nil {
-			c.store(s, f.tok, start)
-		}
-		s.flight = nil
-		s.mu.Unlock()
-		close(f.done)
-		return f.tok, f.err
-	}
-}
-
-// store caches t, asked for at start, unless a fresh newer token is cached.
-// Call it with s.mu held.
-func (c *Client) store(s *slot, t Token, start time.Time) {
-	if e := s.cur.Load(); e != nil && e.tok.Seq > t.Seq && c.fresh(e) {
-		return
-	}
-	e := &entry{tok: t, until: start.Add(time.Duration(t.ExpiresIn) * time.Second)}
-	if c.now == nil {
-		if d := time.Until(e.until); d > 0 {
-			e.timer = c.afterFunc(d, func() { e.stale.Store(true) })
-		} else {
-			e.stale.Store(true)
-		}
-	}
-	if old := s.cur.Swap(e); old != nil && old.timer != nil {
-		old.timer.Stop()
-	}
-}
-
-func (c *Client) get(ctx context.Context, app string) (Token, error) {
-	var t Token
-	if err := c.call(ctx, http.MethodGet, "/v1/apps/"+url.PathEscape(app)+"/token", nil, &t); err != nil {
-		return Token{}, fmt.Errorf("get token of %s: %w", app, err)
-	}
-	return t, nil
-}
-
-func (c *Client) invalidate(ctx context.Context, app, token string) (Token, error) {
-	var t Token
-	body := struct {
-		AccessToken string `json:"access_token"`
-	}{token}
-	if err := c.call(ctx, http.MethodPost, "/v1/apps/"+url.PathEscape(app)+"/token/invalidate", body, &t); err != nil {
-		return Token{}, fmt.Errorf("invalidate token of %s: %w", app, err)
-	}
-	return t, nil
+	return c.shared(ctx, key{kind: kindApp, name: app}, token)
 }
