@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"sync"
@@ -107,8 +108,11 @@ func (c *Client) shared(ctx context.Context, k key, dead string) (Token, error) 
 		f.tok, f.err = c.fetch(ctx, k, dead)
 		f.abandoned = f.err != nil && ctx.Err() != nil
 		s.mu.Lock()
-		if f.err == nil {
+		switch {
+		case f.err == nil:
 			c.store(s, f.tok, start)
+		case revoked(f.err):
+			c.drop(s) // its cached token is the account's no more
 		}
 		s.flight = nil
 		s.mu.Unlock()
@@ -132,6 +136,20 @@ func (c *Client) store(s *slot, t Token, start time.Time) {
 		}
 	}
 	if old := s.cur.Swap(e); old != nil && old.timer != nil {
+		old.timer.Stop()
+	}
+}
+
+// revoked reports whether err says the account behind a token cancelled
+// its authorization.
+func revoked(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Code == CodeUnauthorizedAuthorizer
+}
+
+// drop forgets s's cached token. Call it with s.mu held.
+func (c *Client) drop(s *slot) {
+	if old := s.cur.Swap(nil); old != nil && old.timer != nil {
 		old.timer.Stop()
 	}
 }

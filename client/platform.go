@@ -59,7 +59,8 @@ func (c *Client) InvalidateComponent(ctx context.Context, platform, token string
 // authorized platform (Token.App is the platform, Token.AuthorizerAppID
 // the account), cached as Token caches an app's. An account that cancelled
 // its authorization gives a 404 *Error with Code CodeUnauthorizedAuthorizer
-// once the cached token is stale; InvalidateAuthorizer asks at once.
+// once the cached token is stale; InvalidateAuthorizer asks at once, and
+// on that answer the cached token is dropped.
 func (c *Client) AuthorizerToken(ctx context.Context, platform, appid string) (Token, error) {
 	if e := c.hit(c.slots.Load().authorizer(platform, appid)); e != nil {
 		return e.tok, nil

@@ -158,6 +158,10 @@ func TestPlatformAgainstReplica(t *testing.T) {
 	if err != nil && strings.Contains(err.Error(), tok.AccessToken) {
 		t.Error("InvalidateAuthorizer: the error holds the token")
 	}
+	// ... and forgets the token: the next read asks, and is told.
+	if got, err := c.AuthorizerToken(ctx, platName, platAuthzID); !errors.As(err, &ae) || ae.Code != client.CodeUnauthorizedAuthorizer {
+		t.Errorf("AuthorizerToken after the report's 404: got seq %d, %v; want unauthorized_authorizer, not the revoked token from the cache", got.Seq, err)
+	}
 	if list, err = c.Authorizers(ctx, platName, "", 0); err != nil || len(list.Authorizers) != 1 || list.Authorizers[0].State != client.AuthorizerUnauthorized {
 		t.Errorf("Authorizers after the unauthorization: %+v, %v; want %s unauthorized", list, err, platAuthzID)
 	}
