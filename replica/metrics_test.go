@@ -33,6 +33,7 @@ var exported = []struct {
 	{"wxtoken_credential_usable", dto.MetricType_GAUGE, true},
 	{"wxtoken_http_request_duration_seconds", dto.MetricType_HISTOGRAM, true},
 	{"wxtoken_propagation_lag_seconds", dto.MetricType_HISTOGRAM, true},
+	{"wxtoken_clock_behind_leader_seconds", dto.MetricType_GAUGE, true},
 	{"wxtoken_fetches_total", dto.MetricType_COUNTER, true},
 	{"wxtoken_wechat_call_duration_seconds", dto.MetricType_HISTOGRAM, true},
 	{"wxtoken_budget_fetches_today", dto.MetricType_GAUGE, true},

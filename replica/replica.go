@@ -146,8 +146,12 @@ func New(opts Options) (*Replica, error) {
 	}
 	r.store = tokenstore.New(r.etcd, cfg.Etcd.Prefix)
 	r.store.SetSealing(sl)
+	clock, err := newClockCheck(m, cfg.Refresh.Margin, r.now, log)
+	if err != nil {
+		return nil, err
+	}
 	r.cache = tokenstore.NewCache(tokenstore.CacheConfig{Client: r.etcd, Prefix: cfg.Etcd.Prefix, Logger: log, OnApply: m.applied, Sealing: sl,
-		Apps: cacheApps(cfg)})
+		Apps: cacheApps(cfg), OnBeat: clock.beat})
 	fcfg := fetcher.Config{BaseURL: cfg.WeChat.BaseURL, WeComBaseURL: cfg.WeChat.WeComBaseURL, Logger: log,
 		HTTPClient: wechatClient(m.calls, cfg.Refresh.Concurrency),
 		// One call per fetch: the refresher reserves the budget before each

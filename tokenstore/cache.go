@@ -30,16 +30,17 @@ const (
 // seq the watch has delivered for each credential. Run feeds it; the other
 // methods are safe for concurrent use while Run runs.
 type Cache struct {
-	c     *clientv3.Client
-	keys  Keys
-	apps  []string        // nil: every app
-	only  map[string]bool // apps, when filtered on arrival (see prefixes)
-	log   *slog.Logger
-	probe time.Duration
-	page  int64
-	now   func() time.Time
-	onApp func(r Record, at time.Time)
-	codec recordCodec // see codec.go
+	c      *clientv3.Client
+	keys   Keys
+	apps   []string        // nil: every app
+	only   map[string]bool // apps, when filtered on arrival (see prefixes)
+	log    *slog.Logger
+	probe  time.Duration
+	page   int64
+	now    func() time.Time
+	onApp  func(r Record, at time.Time)
+	onBeat func(b Beat)
+	codec  recordCodec // see codec.go
 
 	slots slotTable     // cred -> newest record; see slots.go
 	mu    sync.Mutex    // guards chg
@@ -78,6 +79,9 @@ type CacheConfig struct {
 	// the cache applies (not those of a full list), and the time it was
 	// applied. It runs on the watch's goroutine: it must be quick.
 	OnApply func(r Record, at time.Time)
+	// OnBeat, if set, is called with every heartbeat the watch delivers
+	// (see Store.Beat), on the watch's goroutine: it must be quick.
+	OnBeat func(b Beat)
 	// Sealing says how records are sealed (see codec.go); zero: plain JSON.
 	Sealing Sealing
 }
@@ -115,6 +119,7 @@ func NewCache(cfg CacheConfig) *Cache {
 		page:   int64(cfg.ListPage),
 		now:    time.Now,
 		onApp:  cfg.OnApply,
+		onBeat: cfg.OnBeat,
 		codec:  newRecordCodec(Keys{Prefix: cfg.Prefix}, cfg.Sealing),
 		chg:    make(chan struct{}),
 		loaded: make(chan struct{}),

@@ -2,6 +2,7 @@ package tokenstore
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	"sync"
@@ -145,6 +146,10 @@ func (c *Cache) watchBeat(ctx context.Context, w clientv3.Watcher, rev int64, sp
 		for _, ev := range wr.Events {
 			if ev.Type == clientv3.EventTypePut && string(ev.Kv.Key) == c.keys.Beat() {
 				c.noteBeat(ev.Kv.ModRevision)
+				var b Beat
+				if c.onBeat != nil && json.Unmarshal(ev.Kv.Value, &b) == nil {
+					c.onBeat(b)
+				}
 			}
 		}
 	}
