@@ -63,6 +63,9 @@ type Unsafe struct {
 	// NoReadWait answers no_credential at once instead of waiting for a due
 	// fetch in flight, and ignores intents when bounding keep-for.
 	NoReadWait bool
+	// NoClockCorrection serves on this host's clock even when the leader's
+	// heartbeats show it behind (see clockCheck).
+	NoClockCorrection bool
 }
 
 // Replica is one running wxtoken replica. New starts nothing but the
@@ -146,7 +149,7 @@ func New(opts Options) (*Replica, error) {
 	}
 	r.store = tokenstore.New(r.etcd, cfg.Etcd.Prefix)
 	r.store.SetSealing(sl)
-	clock, err := newClockCheck(m, cfg.Refresh.Margin, r.now, log)
+	clock, err := newClockCheck(m, cfg.Refresh.Margin, r.now, opts.Unsafe.NoClockCorrection, log)
 	if err != nil {
 		return nil, err
 	}
@@ -234,17 +237,17 @@ func New(opts Options) (*Replica, error) {
 			return election.Leader(ctx, r.etcd, r.store.Keys().Election())
 		},
 		ReportLimit: limiter.Allow,
-		Registerer:  m.reg, Gatherer: m.reg, Logger: log, Now: opts.Now,
+		Registerer:  m.reg, Gatherer: m.reg, Logger: log, Now: clock.Now,
 	})
 	if err != nil {
 		return nil, err
 	}
-	routes, err := appRoutes(cfg, r.api, log, opts.Now)
+	routes, err := appRoutes(cfg, r.api, log, clock.Now)
 	if err != nil {
 		return nil, err
 	}
 	r.api.Mount(routes...)
-	if routes, err = platformRoutes(cfg, r.store, m.reg, log, opts.Now); err != nil {
+	if routes, err = platformRoutes(cfg, r.store, m.reg, log, clock.Now); err != nil {
 		return nil, err
 	}
 	r.api.Mount(routes...)
@@ -254,7 +257,7 @@ func New(opts Options) (*Replica, error) {
 	if r.metrics, err = wrap(metricsOnly(r.api)); err != nil {
 		return nil, err
 	}
-	if r.sink, err = tokenSink(cfg, r.cache, log, opts.Now); err != nil {
+	if r.sink, err = tokenSink(cfg, r.cache, log, clock.Now); err != nil {
 		return nil, err
 	}
 	ok = true
