@@ -23,10 +23,10 @@ type fakeReplica struct {
 	gets, invalidations atomic.Int64
 	arrived             chan struct{} // one send per request, if not nil
 
+	gate
 	mu      sync.Mutex
 	seq     uint64
 	keep    int64
-	hold    chan struct{} // requests wait for it to close, if not nil
 	reports []string
 }
 
@@ -63,15 +63,8 @@ func (f *fakeReplica) serve(w http.ResponseWriter, r *http.Request, dead string)
 	if f.arrived != nil {
 		f.arrived <- struct{}{}
 	}
-	f.mu.Lock()
-	hold := f.hold
-	f.mu.Unlock()
-	if hold != nil {
-		select {
-		case <-hold:
-		case <-r.Context().Done():
-			return
-		}
+	if !f.pass(r) {
+		return
 	}
 	app := r.PathValue("app")
 	if app != "shop" {
@@ -93,16 +86,39 @@ func (f *fakeReplica) serve(w http.ResponseWriter, r *http.Request, dead string)
 	_ = json.NewEncoder(w).Encode(tok)
 }
 
-func (f *fakeReplica) holdRequests() (release func()) {
+// gate holds a fake's requests while holdRequests is in force.
+type gate struct {
+	mu   sync.Mutex
+	hold chan struct{} // requests wait for it to close, if not nil
+}
+
+// holdRequests makes requests wait until release is called.
+func (g *gate) holdRequests() (release func()) {
 	ch := make(chan struct{})
-	f.mu.Lock()
-	f.hold = ch
-	f.mu.Unlock()
+	g.mu.Lock()
+	g.hold = ch
+	g.mu.Unlock()
 	return func() {
-		f.mu.Lock()
-		f.hold = nil
-		f.mu.Unlock()
+		g.mu.Lock()
+		g.hold = nil
+		g.mu.Unlock()
 		close(ch)
+	}
+}
+
+// pass waits while requests are held; false if r was given up meanwhile.
+func (g *gate) pass(r *http.Request) bool {
+	g.mu.Lock()
+	hold := g.hold
+	g.mu.Unlock()
+	if hold == nil {
+		return true
+	}
+	select {
+	case <-hold:
+		return true
+	case <-r.Context().Done():
+		return false
 	}
 }
 

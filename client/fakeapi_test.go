@@ -21,6 +21,7 @@ import (
 type fakeAPI struct {
 	srv     *httptest.Server
 	arrived chan string // the credential of each request, if not nil
+	gate
 
 	mu        sync.Mutex
 	keep      int64
@@ -29,7 +30,6 @@ type fakeAPI struct {
 	posts     map[string]int
 	revoked   map[string]bool // authorizer credentials
 	platforms map[string]bool
-	hold      chan struct{}
 	seen      []string // the path values of each request, "name|appid"
 	bodies    []string // the bodies of the preauth requests
 }
@@ -89,14 +89,9 @@ func (f *fakeAPI) token(w http.ResponseWriter, r *http.Request) {
 	} else {
 		f.gets[cred]++
 	}
-	hold := f.hold
 	f.mu.Unlock()
-	if hold != nil {
-		select {
-		case <-hold:
-		case <-r.Context().Done():
-			return
-		}
+	if !f.pass(r) {
+		return
 	}
 	var report struct {
 		AccessToken string `json:"access_token"`
@@ -143,19 +138,6 @@ func (f *fakeAPI) seenSoFar() (seen, bodies []string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return slices.Clone(f.seen), slices.Clone(f.bodies)
-}
-
-func (f *fakeAPI) holdRequests() (release func()) {
-	ch := make(chan struct{})
-	f.mu.Lock()
-	f.hold = ch
-	f.mu.Unlock()
-	return func() {
-		f.mu.Lock()
-		f.hold = nil
-		f.mu.Unlock()
-		close(ch)
-	}
 }
 
 // fakeAuthorizers are the authorizers of every platform of a fakeAPI, in

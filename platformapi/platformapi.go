@@ -146,11 +146,11 @@ func New(cfg Config) (*Handler, error) {
 // invalidations "invalidate", the rest "platform".
 func (h *Handler) Routes() []api.Route {
 	return []api.Route{
-		{Pattern: PatternToken, Handler: http.HandlerFunc(h.componentToken), Label: "token"},
-		{Pattern: PatternInvalidate, Handler: http.HandlerFunc(h.invalidateComponent), Label: "invalidate"},
+		{Pattern: PatternToken, Handler: h.componentToken(false), Label: "token"},
+		{Pattern: PatternInvalidate, Handler: h.componentToken(true), Label: "invalidate"},
 		{Pattern: PatternAuthorizers, Handler: http.HandlerFunc(h.authorizers), Label: "platform"},
-		{Pattern: PatternAuthorizerToken, Handler: http.HandlerFunc(h.authorizerToken), Label: "token"},
-		{Pattern: PatternAuthorizerReport, Handler: http.HandlerFunc(h.invalidateAuthorizer), Label: "invalidate"},
+		{Pattern: PatternAuthorizerToken, Handler: h.authorizerToken(false), Label: "token"},
+		{Pattern: PatternAuthorizerReport, Handler: h.authorizerToken(true), Label: "invalidate"},
 		{Pattern: PatternPreAuth, Handler: http.HandlerFunc(h.preauth), Label: "platform"},
 	}
 }

@@ -33,56 +33,52 @@ func componentApp(p Platform) api.App {
 // authorizerApp is how an authorizer's token is answered.
 func authorizerApp(p Platform) api.App { return api.App{Name: p.Name, Kind: KindAuthorizer} }
 
-func (h *Handler) componentToken(w http.ResponseWriter, r *http.Request) {
-	p, ok := h.platform(w, r)
-	if !ok {
-		return
-	}
-	resp, err := h.tokens.CredToken(componentApp(p), tokenstore.ComponentCred(p.Name))
-	if err != nil {
-		api.WriteError(w, err)
-		return
-	}
-	api.WriteJSON(w, http.StatusOK, resp)
-}
-
-func (h *Handler) invalidateComponent(w http.ResponseWriter, r *http.Request) {
-	p, ok := h.platform(w, r)
-	if !ok {
-		return
+// request takes the platform of a token route and, when report is set
+// (the invalidate routes), the token reported; false once it answered an
+// error.
+func (h *Handler) request(w http.ResponseWriter, r *http.Request, report bool) (p Platform, token string, ok bool) {
+	if p, ok = h.platform(w, r); !ok || !report {
+		return p, "", ok
 	}
 	req, err := api.ParseInvalidate(http.MaxBytesReader(w, r.Body, maxBody))
 	if err != nil {
 		api.WriteError(w, err)
-		return
+		return p, "", false
 	}
-	resp, err := h.tokens.InvalidateCred(r.Context(), componentApp(p), tokenstore.ComponentCred(p.Name), req.AccessToken)
-	if err != nil {
-		api.WriteError(w, err)
-		return
-	}
-	api.WriteJSON(w, http.StatusOK, resp)
+	return p, req.AccessToken, true
 }
 
-func (h *Handler) authorizerToken(w http.ResponseWriter, r *http.Request) {
-	p, ok := h.platform(w, r)
-	if !ok {
-		return
+// componentToken answers the component token: a read, or with report a
+// compare-and-refresh of the token reported.
+func (h *Handler) componentToken(report bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		p, token, ok := h.request(w, r, report)
+		if !ok {
+			return
+		}
+		cred := tokenstore.ComponentCred(p.Name)
+		var resp api.TokenResponse
+		var err error
+		if token == "" {
+			resp, err = h.tokens.CredToken(componentApp(p), cred)
+		} else {
+			resp, err = h.tokens.InvalidateCred(r.Context(), componentApp(p), cred, token)
+		}
+		if err != nil {
+			api.WriteError(w, err)
+			return
+		}
+		api.WriteJSON(w, http.StatusOK, resp)
 	}
-	h.serveAuthorizer(w, r, p, "")
 }
 
-func (h *Handler) invalidateAuthorizer(w http.ResponseWriter, r *http.Request) {
-	p, ok := h.platform(w, r)
-	if !ok {
-		return
+// authorizerToken answers an authorizer's token, as componentToken does.
+func (h *Handler) authorizerToken(report bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if p, token, ok := h.request(w, r, report); ok {
+			h.serveAuthorizer(w, r, p, token)
+		}
 	}
-	req, err := api.ParseInvalidate(http.MaxBytesReader(w, r.Body, maxBody))
-	if err != nil {
-		api.WriteError(w, err)
-		return
-	}
-	h.serveAuthorizer(w, r, p, req.AccessToken)
 }
 
 // serveAuthorizer answers an authorizer's token: a read (report "") or a
