@@ -47,17 +47,17 @@ func (a *API) due(cred string, rec tokenstore.Record) bool {
 }
 
 // serve decides whether rec may be handed out at now, and for how many
-// seconds the caller may keep it.
+// seconds the caller may keep it: only while it is alive, less the
+// margin, as tokenstore.AliveUntil judges it (a replica that follows etcd
+// sees every fetch in flight, and only one of those may doom the token
+// early; one cut off stops at its keep-until).
 func (a *API) serve(rec tokenstore.Record, ok bool, now time.Time) (int64, bool) {
-	margin := rec.Margin(a.cfg.Margin)
-	until := a.keepUntil(rec)
-	if ok && a.cfg.Cache.Synced() {
-		// A replica that follows etcd sees every fetch in flight: only
-		// one of those may doom the token early.
-		until = a.doomedAt(rec)
+	if !ok || !rec.Usable(now, a.cfg.Margin) {
+		return 0, false
 	}
-	// Usable applies the margin to the expiry; until, when earlier, too.
-	if !ok || !rec.Usable(now, a.cfg.Margin) || (until.Before(rec.ExpiresAt) && !now.Add(margin).Before(until)) {
+	in, known := a.intent(rec.Cred)
+	until := tokenstore.AliveUntil(rec, in, known, a.cfg.Cache.Synced(), a.cfg.Overlap)
+	if !now.Add(rec.Margin(a.cfg.Margin)).Before(until) {
 		return 0, false
 	}
 	return a.keepFor(rec, now), true
@@ -65,12 +65,8 @@ func (a *API) serve(rec tokenstore.Record, ok bool, now time.Time) (int64, bool)
 
 // servable reports whether rec (ok: there is one) may be handed out at now.
 func (a *API) servable(rec tokenstore.Record, ok bool, now time.Time) bool {
-	// A replica that does not follow etcd cannot know whether the planned
-	// refresh happened: past it plus the overlap, the token may be dead.
-	if ok && !a.cfg.Cache.Synced() && !now.Add(a.cfg.Margin).Before(a.keepUntil(rec)) {
-		return false
-	}
-	return ok && rec.Usable(now, a.cfg.Margin)
+	_, serve := a.serve(rec, ok, now)
+	return serve
 }
 
 // keepFor is how many seconds a caller may keep rec: never past its expiry,
@@ -80,10 +76,8 @@ func (a *API) servable(rec tokenstore.Record, ok bool, now time.Time) bool {
 // cannot kill the token while the caller still holds it.
 func (a *API) keepFor(rec tokenstore.Record, now time.Time) int64 {
 	margin := rec.Margin(a.cfg.Margin)
-	until := a.keepUntil(rec)
-	if d := a.doomedAt(rec); d.Before(until) {
-		until = d
-	}
+	in, known := a.intent(rec.Cred)
+	until := tokenstore.AliveUntil(rec, in, known, false, a.cfg.Overlap)
 	if cap := now.Add(a.cfg.Overlap); cap.Before(until) {
 		until = cap
 	}
@@ -91,22 +85,11 @@ func (a *API) keepFor(rec tokenstore.Record, now time.Time) int64 {
 	return max(int64(secs), 0)
 }
 
-// doomedAt is the earliest instant rec may die because of a fetch in
-// flight (an intent), or its expiry when none is known.
-func (a *API) doomedAt(rec tokenstore.Record) time.Time {
-	if !a.cfg.IgnoreIntents {
-		if in, ok := a.cfg.Cache.Intent(rec.Cred); ok {
-			if d := in.DoomedAt(a.cfg.Overlap); d.Before(rec.ExpiresAt) {
-				return d
-			}
-		}
+// intent is the fetch in flight for cred that reads must reckon with, if
+// one is known.
+func (a *API) intent(cred string) (tokenstore.Intent, bool) {
+	if a.cfg.IgnoreIntents {
+		return tokenstore.Intent{}, false
 	}
-	return rec.ExpiresAt
-}
-
-// keepUntil is the earlier of rec's expiry and its planned refresh plus
-// WeChat's overlap: the last instant rec is surely valid if nothing
-// refreshes it early. A replica cut off from etcd serves no longer.
-func (a *API) keepUntil(rec tokenstore.Record) time.Time {
-	return rec.KeepUntil(a.cfg.Overlap) // the rule the token file follows too
+	return a.cfg.Cache.Intent(cred)
 }

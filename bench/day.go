@@ -58,14 +58,14 @@ func (e *env) daySection(ctx context.Context, r *Report) error {
 			FetchTimeout: scaled(2 * time.Minute),
 		}
 		// Start-up refuses an overlap shorter than the recovery of an
-		// unfinished fetch (3 x fetch_timeout + 2 x margin + election.ttl),
+		// unfinished fetch (config.MinOverlap),
 		// and election.ttl does not scale below 2 s: the replicas get the
 		// least overlap it accepts. Only a recovery or a keep-for reads
 		// it, and a day without faults has neither, so the calls a day
 		// are what the scaled refresh settings make them.
 		cfg := scaledConfig("day-"+g.name, "/bench-day-"+g.name, sim.URL, true, rf, g.apps)
 		cfg.Election.TTL = 2 * time.Second
-		cfg.Refresh.Overlap = max(rf.Overlap, 3*rf.FetchTimeout+2*rf.Margin+cfg.Election.TTL)
+		cfg.Refresh.Overlap = max(rf.Overlap, config.MinOverlap(rf.FetchTimeout, rf.Margin, cfg.Election.TTL))
 		if err := cfg.Validate(); err != nil {
 			return fmt.Errorf("day config: %w", err)
 		}

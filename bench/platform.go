@@ -15,6 +15,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/wxtoken/wxtoken/config"
 	"github.com/wxtoken/wxtoken/fetcher/wechattest"
 	"github.com/wxtoken/wxtoken/seal"
 	"github.com/wxtoken/wxtoken/tokenstore"
@@ -48,13 +49,12 @@ func (c platformClock) d(real time.Duration) time.Duration { return real / time.
 func (c platformClock) tokenTTL() time.Duration { return c.d(7200*time.Second) + time.Second }
 
 // timing is wxtoken's refresh timing. refresh.overlap is the least that
-// start-up accepts (3 x fetch_timeout + 2 x margin + election.ttl) if the
-// scaled 5 minutes are less: only the recovery of an unfinished fetch
-// reads it, and a run without faults has none.
+// start-up accepts (config.MinOverlap) if the scaled 5 minutes are less: only the recovery of an
+// unfinished fetch reads it, and a run without faults has none.
 func (c platformClock) timing(electionTTL time.Duration) *refreshTiming {
 	t := &refreshTiming{Before: c.d(8 * time.Minute), Jitter: c.d(time.Minute), Margin: c.d(30 * time.Second),
 		FetchTimeout: platformFetchTimeout, Overlap: c.d(5 * time.Minute)}
-	t.Overlap = max(t.Overlap, 3*t.FetchTimeout+2*t.Margin+electionTTL)
+	t.Overlap = max(t.Overlap, config.MinOverlap(t.FetchTimeout, t.Margin, electionTTL))
 	return t
 }
 

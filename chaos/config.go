@@ -199,7 +199,7 @@ func known(kind string) bool { return slices.Contains(AllKinds, kind) }
 // Protections are what a wxunsafe build of wxtoken can switch off with
 // --unsafe-off (see README.md, "Fault-injection suite"); the binary
 // checks the names.
-var Protections = []string{"intent", "isolation", "blind-retry", "drain", "recovery", "report-limit", "foreign", "short-scale", "code-claim"}
+var Protections = []string{"intent", "isolation", "blind-retry", "drain", "recovery", "report-limit", "foreign", "short-scale", "code-claim", "hold"}
 
 // targets are the token routes that consumers read: the apps', then the
 // platform's.

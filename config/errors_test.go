@@ -108,7 +108,7 @@ func TestParseErrors(t *testing.T) {
 		{"before too short", "refresh: {before: 50s, jitter: 1s}",
 			[]string{`config: refresh.before: 50s must exceed refresh.fetch_timeout + refresh.margin (1m0s)`}},
 		{"recovery window past the overlap", "refresh: {fetch_timeout: 80s}",
-			[]string{`config: refresh.overlap: 5m0s is too short to recover an unfinished fetch: it must be at least 3 x refresh.fetch_timeout + 2 x refresh.margin + election.ttl (5m10s); lower fetch_timeout or margin`}},
+			[]string{`config: refresh.overlap: 5m0s is too short to recover an unfinished fetch: it must be at least 3 x refresh.fetch_timeout + 2 x refresh.margin + election.ttl + 1s (5m11s); lower fetch_timeout or margin`}},
 		{"negative read_wait", "refresh: {read_wait: -1s}", []string{`config: refresh.read_wait: -1s is negative`}},
 		{"negative margin", "refresh: {margin: -1s}", []string{`config: refresh.margin: -1s is negative`}},
 		{"zero concurrency", "refresh: {concurrency: 0}", []string{`config: refresh.concurrency: 0 is less than 1`}},

@@ -141,17 +141,30 @@ func (p *problems) refresh(r *Refresh) {
 	}
 }
 
+// CallHold is how long a leader holds a WeChat call that follows an
+// unfinished one after announcing it, so that every replica stops handing
+// out the token it kills first (refresher.DefaultHold).
+const CallHold = time.Second
+
+// MinOverlap is the least refresh.overlap start-up accepts with these
+// settings: 3 x fetch_timeout + 2 x margin + election.ttl + CallHold (see
+// recovery).
+func MinOverlap(fetchTimeout, margin, electionTTL time.Duration) time.Duration {
+	return 3*fetchTimeout + 2*margin + electionTTL + CallHold
+}
+
 // recovery refuses timing in which a doomed token could die before its
 // replacement is served. A leader may die with a call in flight (up to
 // fetch_timeout); its successor leads after election.ttl, waits the call's
-// window out (fetch_timeout + margin), fetches (fetch_timeout) and serves
-// the new token with margin to spare: all of it inside WeChat's overlap.
+// window out (fetch_timeout + margin), announces its own call and holds it
+// (CallHold), fetches (fetch_timeout) and serves the new token with margin
+// to spare: all of it inside WeChat's overlap.
 func (p *problems) recovery(c *Config) {
 	r := &c.Refresh
-	need := 3*r.FetchTimeout + 2*r.Margin + c.Election.TTL
+	need := MinOverlap(r.FetchTimeout, r.Margin, c.Election.TTL)
 	if r.FetchTimeout > 0 && r.Margin >= 0 && r.Overlap > 0 && need > r.Overlap {
-		p.addf("refresh.overlap", "%v is too short to recover an unfinished fetch: it must be at least 3 x refresh.fetch_timeout + 2 x refresh.margin + election.ttl (%v); lower fetch_timeout or margin",
-			r.Overlap, need)
+		p.addf("refresh.overlap", "%v is too short to recover an unfinished fetch: it must be at least 3 x refresh.fetch_timeout + 2 x refresh.margin + election.ttl + %v (%v); lower fetch_timeout or margin",
+			r.Overlap, CallHold, need)
 	}
 	for _, d := range []struct {
 		field string

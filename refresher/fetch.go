@@ -58,19 +58,19 @@ func (r *Refresher) fetch(ctx context.Context, w worker, c Cred, t *term, snap t
 	if ctx.Err() != nil {
 		return time.Time{}, nil // stopping: no new call
 	}
-	if !w.g.Held() {
-		if w.leader == nil {
-			// A delegate whose presence lease is in doubt waits: the
-			// leader moves the credential if the lease expires.
-			return r.cfg.Now().Add(r.cfg.OwnerCheck), nil
-		}
-		return time.Time{}, fmt.Errorf("%s: %w", c.Name, election.ErrNotLeader)
+	if next, lost, err := r.unheld(w, c); lost {
+		return next, err
 	}
 	start := r.cfg.Now()
 	intent := tokenstore.Intent{Seq: snap.Seq() + 1, Node: r.cfg.Node, Started: start, Since: start, Reason: reason, Forced: force,
 		Foreign: reason == reasonDead && c.Token == "" && !r.cfg.Unsafe.NoForeign}
 	if snap.Intent != nil {
 		intent.Since = snap.Intent.Earliest() // the earliest unfinished call still counts
+	}
+	callAt := start
+	if r.holds(intent) {
+		callAt = start.Add(r.cfg.Hold)
+		intent.CallAt = callAt
 	}
 	bctx, bcancel := context.WithTimeout(ctx, r.cfg.FetchTimeout)
 	intentRev, err := r.begin(bctx, w, c, snap, intent, in.code)
@@ -89,13 +89,19 @@ func (r *Refresher) fetch(ctx context.Context, w worker, c Cred, t *term, snap t
 		r.log.Warn("begin fetch", "cred", c.Name, "err", err)
 		return r.cfg.Now().Add(t.retry()), nil
 	}
+	if !r.hold(ctx, c, callAt) {
+		return time.Time{}, nil // stopping: no call; the intent stays, it stands for the unfinished one too
+	}
+	if next, lost, err := r.unheld(w, c); lost {
+		return next, err
+	}
 	// The call's deadline is fixed from before the intent was written, so
 	// a successor that saw the intent can wait the window out on its clock.
 	base := context.WithoutCancel(ctx)
 	if r.cfg.Unsafe.NoDrain {
 		base = ctx
 	}
-	fctx, cancel := context.WithDeadline(base, start.Add(r.cfg.FetchTimeout))
+	fctx, cancel := context.WithDeadline(base, callAt.Add(r.cfg.FetchTimeout))
 	defer cancel()
 	r.log.Info("fetching", "cred", c.Name, "reason", reason, "seq", intent.Seq, "forced", force)
 	m, err := r.call(fctx, w, c, in, force)
@@ -112,7 +118,7 @@ func (r *Refresher) fetch(ctx context.Context, w worker, c Cred, t *term, snap t
 	if err != nil {
 		return r.failed(base, w, c, t, snap, intentRev, err)
 	}
-	return r.publishMinted(base, w, c, t, snap, intentRev, start, m)
+	return r.publishMinted(base, w, c, t, snap, intentRev, callAt, m)
 }
 
 // publishMinted publishes a token WeChat minted. A publish error that is

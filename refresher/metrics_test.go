@@ -2,7 +2,6 @@ package refresher
 
 import (
 	"errors"
-	"github.com/wxtoken/wxtoken/fetcher"
 	"maps"
 	"strings"
 	"testing"
@@ -10,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/wxtoken/wxtoken/fetcher"
 	"github.com/wxtoken/wxtoken/tokenstore"
 )
 

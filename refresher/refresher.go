@@ -35,6 +35,12 @@ const (
 	// DefaultOwnerCheck is how often the leader looks at a delegated
 	// credential's owner (alive, not refused).
 	DefaultOwnerCheck = 2 * time.Second
+	// DefaultHold is how long a fetch that follows an unfinished one
+	// holds its call after writing its intent: far longer than a watch
+	// event takes to reach a replica that follows etcd (milliseconds),
+	// and short enough that the swap, hold and call, ends inside a read's
+	// wait for the new token (read_wait, 2 s by default).
+	DefaultHold = time.Second
 	// ForceLimit is WeChat's daily limit of forced stable-token refreshes.
 	ForceLimit = 20
 )
@@ -61,6 +67,12 @@ type Config struct {
 	// Overlap is how long WeChat keeps an old token alive after a new
 	// fetch (classic) or the stable token's rotation window.
 	Overlap time.Duration
+	// Hold is how long a fetch that follows an unfinished call (a dead
+	// leader's, or ours given up) waits between writing its intent and
+	// calling WeChat. Its mint makes the published token two tokens old,
+	// which WeChat kills at once: the replicas must see the intent, and
+	// stop handing the token out, before the call (Intent.CallAt).
+	Hold time.Duration
 	// Concurrency bounds fetches in flight across credentials.
 	Concurrency int
 	// Holdoff is how long WeChat's refusal of one credential from one node
@@ -104,6 +116,10 @@ type Unsafe struct {
 	// published: a successor of a leader that died mid-exchange presents
 	// it again.
 	NoCodeClaim bool
+	// NoHold calls WeChat as soon as the intent of a fetch that follows an
+	// unfinished one is written: replicas that have not seen it yet still
+	// hand out the token its mint kills.
+	NoHold bool
 }
 
 // Refresher runs the leader's loop for one term at a time (Lead), and a
@@ -142,6 +158,7 @@ func New(cfg Config) (*Refresher, error) {
 	def(&cfg.Overlap, DefaultOverlap)
 	def(&cfg.ReportInterval, DefaultReportInterval)
 	def(&cfg.OwnerCheck, DefaultOwnerCheck)
+	def(&cfg.Hold, DefaultHold)
 	if cfg.Jitter < 0 || cfg.Jitter >= cfg.Before {
 		return nil, fmt.Errorf("refresher: Jitter %v must be in [0, Before %v)", cfg.Jitter, cfg.Before)
 	}

@@ -93,8 +93,9 @@ func (r *Refresher) step(ctx context.Context, w worker, c Cred, t *term, trig tr
 		// given up without an answer that may still land at WeChat), or
 		// may have minted a token that dooms the published one: wait the
 		// window out, then refresh.
-		t.intentRev, t.intentSeen = snap.IntentRev, now
-		wait := r.window()
+		// A held call is made at its CallAt: its window runs from then.
+		t.intentRev, t.intentSeen = snap.IntentRev, later(now, snap.Intent.CallAt)
+		wait := t.intentSeen.Add(r.window()).Sub(now)
 		r.log.Warn("unfinished fetch found, waiting out its window", "cred", c.Name, "intent_node", snap.Intent.Node, "wait", wait)
 		r.cfg.Metrics.danglingIntent(c.Name)
 		return now.Add(wait), nil

@@ -146,7 +146,7 @@ func bareConfig(node, endpoint string) *config.Config {
 		Etcd:     config.Etcd{Endpoints: []string{endpoint}, Prefix: "/wxtoken", DialTimeout: 3 * time.Second},
 		Election: config.Election{TTL: 2 * time.Second, Candidate: true, Holdoff: time.Minute},
 		Refresh: config.Refresh{Before: 2 * time.Second, FetchTimeout: time.Second, Concurrency: 8,
-			Margin: 300 * time.Millisecond, Overlap: 6 * time.Second},
+			Margin: 300 * time.Millisecond, Overlap: 10 * time.Second},
 		WeChat: config.WeChat{BaseURL: "http://127.0.0.1:1", WeComBaseURL: "http://127.0.0.1:1"},
 	}
 }

@@ -203,7 +203,7 @@ func New(opts Options) (*Replica, error) {
 		Store: r.store, Cache: r.cache, Fetcher: fetch, Creds: creds, Node: cfg.Node,
 		Platforms: plats, Platform: fc,
 		Before: cfg.Refresh.Before, Jitter: cfg.Refresh.Jitter, FetchTimeout: cfg.Refresh.FetchTimeout,
-		WindowMargin: cfg.Refresh.Margin, Overlap: cfg.Refresh.Overlap, Concurrency: cfg.Refresh.Concurrency,
+		WindowMargin: cfg.Refresh.Margin, Overlap: cfg.Refresh.Overlap, Hold: config.CallHold, Concurrency: cfg.Refresh.Concurrency,
 		Holdoff: cfg.Election.Holdoff, ReportInterval: cfg.Refresh.ReportInterval,
 		Metrics: metrics, Logger: log, Now: opts.Now, Unsafe: opts.Unsafe.Unsafe,
 		CheckToken:    checkToken(fc, cfg.WeChat.WeComBaseURL),

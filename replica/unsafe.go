@@ -7,7 +7,7 @@ import (
 
 // UnsafeNames are the protections ParseUnsafe knows, as the fault suite
 // names them.
-var UnsafeNames = []string{"intent", "isolation", "blind-retry", "drain", "recovery", "report-limit", "foreign", "short-scale", "code-claim", "clock"}
+var UnsafeNames = []string{"intent", "isolation", "blind-retry", "drain", "recovery", "report-limit", "foreign", "short-scale", "code-claim", "clock", "hold"}
 
 // ParseUnsafe turns a comma-separated list of UnsafeNames into the
 // switches that turn those protections off. Only the fault suite uses it:
@@ -37,6 +37,8 @@ func ParseUnsafe(list string) (Unsafe, error) {
 			u.NoCodeClaim = true
 		case "clock":
 			u.NoClockCorrection = true
+		case "hold":
+			u.NoHold = true
 		default:
 			return u, fmt.Errorf("unknown protection %q (want %s)", name, strings.Join(UnsafeNames, ", "))
 		}

@@ -12,7 +12,7 @@ func TestParseUnsafe(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !u.SkipIntent || !u.NoIsolation || !u.BlindRetry || !u.NoDrain || !u.NoReadWait || !u.NoReportLimit || !u.NoForeign || !u.NoShortScale || !u.NoCodeClaim || !u.NoClockCorrection {
+	if !u.SkipIntent || !u.NoIsolation || !u.BlindRetry || !u.NoDrain || !u.NoReadWait || !u.NoReportLimit || !u.NoForeign || !u.NoShortScale || !u.NoCodeClaim || !u.NoClockCorrection || !u.NoHold {
 		t.Errorf("every name switched on: got %+v", u)
 	}
 	if u, err := replica.ParseUnsafe(""); err != nil || u != (replica.Unsafe{}) {

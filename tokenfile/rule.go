@@ -31,19 +31,16 @@ func decide(rec tokenstore.Record, found bool, now time.Time, margin time.Durati
 	return decision{serve: true, until: end}
 }
 
-// limit is the last instant rec is surely alive, as the API judges it: a
-// replica that follows etcd sees every fetch in flight, so it serves rec
-// until its expiry or until the earliest death such a fetch may cause; one
-// cut off from etcd cannot know, and serves rec no longer than its
-// keep-until.
+// limit is the last instant rec is surely alive, as the API judges it
+// (tokenstore.AliveUntil), and why it is not served past it.
 func (s *Sink) limit(rec tokenstore.Record, synced bool) (time.Time, string) {
-	if synced {
-		if in, ok := s.cfg.Source.Intent(rec.Cred); ok {
-			if d := in.DoomedAt(s.cfg.Overlap); d.Before(rec.ExpiresAt) {
-				return d, "a fetch in flight may kill it"
-			}
-		}
-		return rec.ExpiresAt, "expired"
+	in, known := s.cfg.Source.Intent(rec.Cred)
+	until := tokenstore.AliveUntil(rec, in, known, synced, s.cfg.Overlap)
+	switch {
+	case known && until.Equal(in.DoomedAt(s.cfg.Overlap)) && until.Before(rec.ExpiresAt):
+		return until, "a fetch in flight may kill it"
+	case !synced && until.Before(rec.ExpiresAt):
+		return until, "past keep-until, not following etcd"
 	}
-	return rec.KeepUntil(s.cfg.Overlap), "past keep-until, not following etcd"
+	return until, "expired"
 }

@@ -20,3 +20,24 @@ func (r Record) KeepUntil(overlap time.Duration) time.Time {
 	}
 	return until
 }
+
+// AliveUntil is the last instant a replica may take r to be alive, as
+// every way of handing a token out (the API, the token file) judges it.
+// One that follows etcd (synced) sees every fetch in flight and every
+// publish: r lives to its expiry unless a fetch in flight it knows of
+// (in, when known) may kill it earlier (Intent.DoomedAt). One cut off from
+// etcd cannot know whether the planned refresh happened and stops at
+// KeepUntil, or earlier at the doom of a fetch in flight it learnt of
+// before it was cut off.
+func AliveUntil(r Record, in Intent, known, synced bool, overlap time.Duration) time.Time {
+	until := r.ExpiresAt
+	if !synced {
+		until = r.KeepUntil(overlap)
+	}
+	if known {
+		if d := in.DoomedAt(overlap); d.Before(until) {
+			until = d
+		}
+	}
+	return until
+}

@@ -83,6 +83,12 @@ type Intent struct {
 	// replaces (itself if none): the published token may die as early as
 	// Since plus WeChat's overlap, and replicas serve it no longer.
 	Since time.Time `json:"since"`
+	// CallAt, when set, is when the WeChat call is made: later than
+	// Started for a fetch that follows an unfinished one, whose mint kills
+	// the published token at once. The leader holds its call until then,
+	// so that every replica following etcd has seen the intent and stopped
+	// handing the token out before it dies (see DoomedAt).
+	CallAt time.Time `json:"call_at,omitzero"`
 }
 
 // Earliest is the start of the earliest unfinished call this intent
@@ -98,12 +104,19 @@ func (in Intent) Earliest() time.Time {
 // given WeChat's overlap: a call that started at Earliest may have minted,
 // and the previous token dies one overlap later. When in follows such an
 // unfinished call, its own mint makes the published token two tokens old,
-// which WeChat kills at once: it is doomed from in's start.
+// which WeChat kills at once: it is doomed from in's call (CallAt, or
+// Started when unset).
 func (in Intent) DoomedAt(overlap time.Duration) time.Time {
 	since := in.Earliest()
 	doomed := since.Add(overlap)
-	if since.Before(in.Started) && in.Started.Before(doomed) {
-		doomed = in.Started
+	if since.Before(in.Started) {
+		call := in.Started
+		if in.CallAt.After(call) {
+			call = in.CallAt
+		}
+		if call.Before(doomed) {
+			doomed = call
+		}
 	}
 	return doomed
 }
