@@ -60,7 +60,7 @@ func (a *API) serve(rec tokenstore.Record, ok bool, now time.Time) (int64, bool)
 	if !now.Add(rec.Margin(a.cfg.Margin)).Before(until) {
 		return 0, false
 	}
-	return a.keepFor(rec, now), true
+	return a.keepFor(rec, in, known, now), true
 }
 
 // servable reports whether rec (ok: there is one) may be handed out at now.
@@ -74,9 +74,9 @@ func (a *API) servable(rec tokenstore.Record, ok bool, now time.Time) bool {
 // death a fetch in flight may cause, less the margin; and never longer than
 // the overlap less the margin, so that a fetch that starts after this read
 // cannot kill the token while the caller still holds it.
-func (a *API) keepFor(rec tokenstore.Record, now time.Time) int64 {
+// in is the fetch in flight for rec's credential, if known.
+func (a *API) keepFor(rec tokenstore.Record, in tokenstore.Intent, known bool, now time.Time) int64 {
 	margin := rec.Margin(a.cfg.Margin)
-	in, known := a.intent(rec.Cred)
 	until := tokenstore.AliveUntil(rec, in, known, false, a.cfg.Overlap)
 	if cap := now.Add(a.cfg.Overlap); cap.Before(until) {
 		until = cap

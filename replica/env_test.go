@@ -17,6 +17,7 @@ import (
 	"go.etcd.io/etcd/tests/v3/framework/integration"
 
 	"github.com/wxtoken/wxtoken/api"
+	"github.com/wxtoken/wxtoken/chaos/proxy"
 	"github.com/wxtoken/wxtoken/config"
 	"github.com/wxtoken/wxtoken/fetcher"
 	"github.com/wxtoken/wxtoken/fetcher/wechattest"
@@ -131,6 +132,33 @@ func (e *env) start(cfg *config.Config, wrap func(refresher.Fetcher) refresher.F
 	e.reps = append(e.reps, rp)
 	e.mu.Unlock()
 	return rp
+}
+
+// startBehindProxy starts a replica that serves only (no candidate) and
+// dials etcd itself through a chaos proxy in front of the env's first
+// member (a TCP cluster: etcdtest.NewTCPCluster), and returns both.
+func (e *env) startBehindProxy(cfg *config.Config) (*rep, *proxy.Proxy) {
+	e.t.Helper()
+	target, ok := strings.CutPrefix(e.clus.Members[0].GRPCURL, "http://")
+	if !ok {
+		e.t.Fatalf("member URL %q: want http://host:port", e.clus.Members[0].GRPCURL)
+	}
+	p, err := proxy.Listen("127.0.0.1:0", target)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { p.Close() })
+	cfg.Election.Candidate = false
+	cfg.Etcd.Endpoints = []string{"http://" + p.Addr()}
+	opts := e.options
+	e.options = func(o *replica.Options) {
+		if opts != nil {
+			opts(o)
+		}
+		o.Etcd = nil
+	}
+	defer func() { e.options = opts }()
+	return e.start(cfg, nil), p
 }
 
 // unsafeFromEnv switches protections off for the whole suite, to show

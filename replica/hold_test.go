@@ -1,15 +1,12 @@
 package replica_test
 
 import (
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/wxtoken/wxtoken/chaos/proxy"
 	"github.com/wxtoken/wxtoken/config"
 	"github.com/wxtoken/wxtoken/fetcher/wechattest"
 	"github.com/wxtoken/wxtoken/internal/etcdtest"
-	"github.com/wxtoken/wxtoken/replica"
 )
 
 // TestHeldCallAfterUnfinished: WeChat answers a refresh after the fetch
@@ -24,17 +21,6 @@ import (
 func TestHeldCallAfterUnfinished(t *testing.T) {
 	overlap := 10 * time.Second // 10 x fetch_timeout, as in production
 	e := envOn(t, etcdtest.NewTCPCluster(t, 1), wechattest.Config{TokenTTL: 20 * time.Second, Overlap: overlap})
-	target, ok := strings.CutPrefix(e.clus.Members[0].GRPCURL, "http://")
-	if !ok {
-		t.Fatalf("member URL %q: want http://host:port", e.clus.Members[0].GRPCURL)
-	}
-	p, err := proxy.Listen("127.0.0.1:0", target)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.Close() })
-	p.Delay(300 * time.Millisecond)
-
 	lcfg := e.testConfig("lead")
 	// The refresh comes 8 s before the expiry, so that the published
 	// token would live on for the whole recovery if WeChat did not kill it.
@@ -43,11 +29,8 @@ func TestHeldCallAfterUnfinished(t *testing.T) {
 	// slow serves only, through the delaying proxy.
 	cfg := e.testConfig("slow")
 	cfg.Refresh.Overlap, cfg.Refresh.Before = overlap, 8*time.Second
-	cfg.Election.Candidate = false
-	cfg.Etcd.Endpoints = []string{"http://" + p.Addr()}
-	e.options = func(o *replica.Options) { o.Etcd = nil }
-	slow := e.start(cfg, nil)
-	e.options = nil
+	slow, p := e.startBehindProxy(cfg)
+	p.Delay(300 * time.Millisecond)
 	waitFor(t, 20*time.Second, "both replicas to serve the first token", func() bool {
 		a, okA := lead.Cache().Get("shop/token")
 		b, okB := slow.Cache().Get("shop/token")

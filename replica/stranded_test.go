@@ -1,14 +1,11 @@
 package replica_test
 
 import (
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/wxtoken/wxtoken/chaos/proxy"
 	"github.com/wxtoken/wxtoken/fetcher/wechattest"
 	"github.com/wxtoken/wxtoken/internal/etcdtest"
-	"github.com/wxtoken/wxtoken/replica"
 )
 
 // TestStrandedEtcdConnection: a replica whose connection to etcd the
@@ -23,24 +20,9 @@ func TestStrandedEtcdConnection(t *testing.T) {
 		t.Skip("waits out gRPC's keepalive (at least 15 s)")
 	}
 	e := envOn(t, etcdtest.NewTCPCluster(t, 1), wechattest.Config{TokenTTL: 8 * time.Second})
-	target, ok := strings.CutPrefix(e.clus.Members[0].GRPCURL, "http://")
-	if !ok {
-		t.Fatalf("member URL %q: want http://host:port", e.clus.Members[0].GRPCURL)
-	}
-	p, err := proxy.Listen("127.0.0.1:0", target)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.Close() })
-
 	b := e.start(e.testConfig("b"), nil)
 	// a serves only, and dials etcd itself, through the proxy.
-	cfg := e.testConfig("a")
-	cfg.Election.Candidate = false
-	cfg.Etcd.Endpoints = []string{"http://" + p.Addr()}
-	e.options = func(o *replica.Options) { o.Etcd = nil }
-	a := e.start(cfg, nil)
-	e.options = nil
+	a, p := e.startBehindProxy(e.testConfig("a"))
 
 	serves := func(r *rep, atLeast uint64) func() bool {
 		return func() bool {

@@ -37,9 +37,10 @@ func (s *Sink) limit(rec tokenstore.Record, synced bool) (time.Time, string) {
 	in, known := s.cfg.Source.Intent(rec.Cred)
 	until := tokenstore.AliveUntil(rec, in, known, synced, s.cfg.Overlap)
 	switch {
-	case known && until.Equal(in.DoomedAt(s.cfg.Overlap)) && until.Before(rec.ExpiresAt):
+	case !until.Before(rec.ExpiresAt):
+	case known && until.Equal(in.DoomedAt(s.cfg.Overlap)):
 		return until, "a fetch in flight may kill it"
-	case !synced && until.Before(rec.ExpiresAt):
+	case !synced:
 		return until, "past keep-until, not following etcd"
 	}
 	return until, "expired"
